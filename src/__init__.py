@@ -1,0 +1,3 @@
+"""custsat: turn raw customer records into a scored customer list."""
+
+__version__ = "0.1.0"

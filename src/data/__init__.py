@@ -1,0 +1,1 @@
+"""Data contracts, readers, column mapping, real datasets and the synthetic CRM."""

@@ -1,0 +1,251 @@
+"""The one module that talks to MLflow.
+
+Defaults need no server: runs go to ``sqlite:///mlruns/mlflow.db`` with artifacts
+under ``mlruns/artifacts``. ``MLFLOW_TRACKING_URI`` points custsat at a team server.
+
+Every run is tagged with the git commit, a fingerprint of its input data and the
+package version, and models are logged with explicit ``pip_requirements``: MLflow's
+own inference is slow (~6 s a model) and would pin a CUDA build of torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from custsat import __version__
+from custsat.config import get_settings
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class ModelNotFoundError(RuntimeError):
+    """A registered model (or its champion alias) that scoring needs does not exist."""
+
+
+def _pinned(dist: str) -> str:
+    try:
+        return f"{dist}=={metadata.version(dist)}"
+    except metadata.PackageNotFoundError:  # pragma: no cover - optional dependency absent
+        return dist
+
+
+def pip_requirements() -> list[str]:
+    """Requirements written next to every logged model (torch pinned to the CPU release)."""
+    deps = ["numpy", "pandas", "scikit-learn", "lightgbm", "lifelines", "pyarrow", "mlflow", "pyyaml"]
+    return ["torch==2.13.0", *(_pinned(d) for d in deps), "transformers", "tokenizers"]
+
+
+PIP_REQUIREMENTS = pip_requirements()
+
+
+def _mlflow():
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    return mlflow
+
+
+def configure() -> str:
+    """Point MLflow at the configured store (creating the local one) and return its URI."""
+    settings = get_settings()
+    uri = settings.resolved_tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow = _mlflow()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def _experiment_id(name: str) -> str:
+    mlflow = _mlflow()
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_location = None
+    if get_settings().resolved_tracking_uri.startswith("sqlite:"):
+        artifact_location = f"{get_settings().artifact_root}/{name}"
+    return mlflow.create_experiment(name, artifact_location=artifact_location)
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """The current commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        return f"{sha}-dirty" if dirty else sha
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def fingerprint_frames(*frames: pd.DataFrame) -> str:
+    """A stable SHA-256 (first 16 hex digits) over the frames' columns, dtypes and values."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(repr(list(zip(frame.columns, map(str, frame.dtypes), strict=True))).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def fingerprint_files(*paths: str | Path) -> str:
+    """A stable SHA-256 (first 16 hex digits) over the files' names and bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(path.name.encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def start_run(
+    family: str,
+    *,
+    run_name: str | None = None,
+    data_fingerprint: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Iterator[Any]:
+    """Open a tracked run in the experiment ``custsat-<family>``.
+
+    The run carries the tags ``git_commit``, ``data_fingerprint`` and ``custsat_version``.
+    """
+    configure()
+    mlflow = _mlflow()
+    run_tags = {
+        "git_commit": git_commit(),
+        "data_fingerprint": data_fingerprint or "unknown",
+        "custsat_version": __version__,
+        "model_family": family,
+        **(tags or {}),
+    }
+    with mlflow.start_run(
+        experiment_id=_experiment_id(f"custsat-{family}"), run_name=run_name, tags=run_tags
+    ) as run:
+        if params:
+            mlflow.log_params(dict(params))
+        yield run
+
+
+def log_pyfunc_model(
+    python_model: Any,
+    *,
+    name: str = "model",
+    artifacts: Mapping[str, str] | None = None,
+    signature: Any = None,
+    input_example: Any = None,
+) -> str:
+    """Log a pyfunc model in the active run with explicit requirements; return its URI."""
+    mlflow = _mlflow()
+    info = mlflow.pyfunc.log_model(
+        name=name,
+        python_model=python_model,
+        artifacts=dict(artifacts) if artifacts else None,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=PIP_REQUIREMENTS,
+    )
+    return info.model_uri
+
+
+def register_model(model_uri: str, model_name: str) -> str:
+    """Register ``model_uri`` as a new version of ``model_name``; return the version."""
+    configure()
+    mlflow = _mlflow()
+    version = mlflow.register_model(model_uri, model_name)
+    return str(version.version)
+
+
+def _client():
+    configure()
+    return _mlflow().MlflowClient()
+
+
+def champion_version(model_name: str) -> str | None:
+    """The version behind the ``champion`` alias, or ``None`` when there is none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client().get_model_version_by_alias(model_name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def _train_target(model_name: str) -> str:
+    return "make train-" + model_name.removeprefix("custsat-")
+
+
+def load_champion(model_name: str) -> tuple[Any, str]:
+    """Load the ``champion`` of ``model_name`` as a pyfunc model; return (model, version)."""
+    version = champion_version(model_name)
+    if version is None:
+        raise ModelNotFoundError(
+            f"No champion version of model '{model_name}' in the MLflow registry at "
+            f"{get_settings().resolved_tracking_uri}. Train it with `{_train_target(model_name)}` "
+            "(or `make train` for all models)."
+        )
+    model = _mlflow().pyfunc.load_model(f"models:/{model_name}@{CHAMPION}")
+    return model, version
+
+
+def decide_promotion(
+    candidate_score: tuple[float, ...], champion_score: tuple[float, ...] | None
+) -> bool:
+    """True when the candidate should become champion: no champion yet, or strictly better.
+
+    Scores compare lexicographically, higher is better; pass ``(auc, -brier)`` so that the
+    Brier score breaks ties in AUC.
+    """
+    if champion_score is None:
+        return True
+    return tuple(candidate_score) > tuple(champion_score)
+
+
+def promote(
+    model_name: str,
+    version: str,
+    *,
+    candidate_score: tuple[float, ...],
+    champion_score: tuple[float, ...] | None,
+    force: bool = False,
+) -> str:
+    """Apply the champion/challenger rule to ``version`` and record the decision.
+
+    Returns ``"champion"`` or ``"challenger"``. ``force=True`` promotes regardless and is
+    recorded as a forced promotion. The decision and both scores are logged as tags on the
+    active run (when there is one) and on the model version.
+    """
+    client = _client()
+    previous = champion_version(model_name)
+    wins = decide_promotion(candidate_score, champion_score)
+    decision = CHAMPION if (wins or force) else CHALLENGER
+    client.set_registered_model_alias(model_name, decision, version)
+    record = {
+        "promotion_decision": decision,
+        "promotion_forced": str(bool(force and not wins)).lower(),
+        "candidate_score": repr(tuple(candidate_score)),
+        "champion_score_before": repr(tuple(champion_score)) if champion_score else "none",
+        "previous_champion_version": previous or "none",
+    }
+    for key, value in record.items():
+        client.set_model_version_tag(model_name, version, key, value)
+    mlflow = _mlflow()
+    if mlflow.active_run() is not None:
+        mlflow.set_tags(record)
+    return decision
