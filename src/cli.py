@@ -28,6 +28,11 @@ app.add_typer(models_app, name="models")
 
 console = Console(stderr=True)
 
+# Commands that live next to their logic, registered here so `custsat --help` shows them all.
+from custsat.data.fetch_cli import fetch as _fetch  # noqa: E402
+
+data_app.command("fetch")(_fetch)
+
 
 @app.command()
 def contracts() -> None:
