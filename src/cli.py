@@ -31,7 +31,10 @@ console = Console(stderr=True)
 # Commands that live next to their logic, registered here so `custsat --help` shows them all.
 from custsat.data.fetch_cli import fetch as _fetch  # noqa: E402
 
+from custsat.data.synth import synth as _synth  # noqa: E402
+
 data_app.command("fetch")(_fetch)
+data_app.command("synth")(_synth)
 
 
 @app.command()

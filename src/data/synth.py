@@ -1,0 +1,847 @@
+"""A coherent synthetic company: customers, transactions, feedback and contracts.
+
+Every customer carries two hidden traits: a latent **satisfaction** (standard normal) and
+a latent **value** (standard normal, mildly correlated with satisfaction). They drive
+
+* purchases: a Poisson process whose rate rises with value and satisfaction; basket size
+  rises with value; refunds are more frequent for unhappy customers;
+* feedback: a Poisson process whose rate rises as satisfaction falls; each item's
+  sentiment, CSAT rating (1-5) and NPS (0-10) come from one noisy draw around the
+  customer's satisfaction, so they agree with each other and with the text;
+* churn: a piecewise-constant hazard ``h(t) = h0 * exp(-0.8 * satisfaction) *
+  exp(level(t))`` where ``level`` rises with every complaint before ``t`` (more if the
+  complaint is never resolved). Churn times are drawn exactly by inverting the
+  cumulative hazard. After churn a customer neither buys nor writes.
+
+The simulation runs to ``as_of + horizon_days``. The contract tables hold what a CRM
+export taken at ``as_of`` would show (events with ``timestamp <= as_of``; an ``as_of``
+given as a date means midnight at its start). Everything else is ground truth, kept apart
+in ``SyntheticCRM.truth``: churn times (possibly after ``as_of``), latent traits,
+the future transactions and feedback, and the true topics and sentiment of each text.
+
+Everything is vectorised numpy/pandas; feedback texts are composed from phrase banks
+(:mod:`custsat.data.synth_text`) by index sampling, with Python loops only over the few
+percent of texts that get PII or traditional characters. Deterministic for a seed
+(``numpy.random.SeedSequence``; no global state).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from custsat.data import synth_text as st
+
+DEFAULT_AS_OF = "2026-06-30"
+SECONDS_PER_DAY = 86_400
+
+REGIONS = ("East China", "North China", "South China", "West China", "Hong Kong", "Singapore",
+           "North America", "Europe")
+REGION_P = np.array([0.19, 0.13, 0.12, 0.07, 0.06, 0.08, 0.16, 0.19])
+REGION_P_ZH = np.array([0.97, 0.97, 0.97, 0.97, 0.90, 0.50, 0.15, 0.08])  # prefers Chinese
+REGION_P_TRAD = np.array([0.02, 0.02, 0.03, 0.02, 0.70, 0.10, 0.25, 0.20])  # traditional chars
+ACQ_CHANNELS = ("online", "app", "store", "partner")
+ACQ_CHANNEL_P = np.array([0.45, 0.25, 0.20, 0.10])
+SEGMENTS = ("consumer", "business", "premium")
+SEGMENT_P = np.array([0.78, 0.14, 0.08])
+SEG_TX_MULT = np.array([1.0, 1.5, 1.3])
+SEG_BASKET_LOG = np.array([0.0, 0.6, 0.4])
+SEG_HAZARD_MULT = np.array([1.0, 0.8, 0.85])
+SEG_FEEDBACK_MULT = np.array([1.0, 1.3, 1.1])
+SEG_CONTRACT_P = np.array([0.12, 0.50, 0.45])
+
+CATEGORY_P = np.array([0.15, 0.15, 0.22, 0.16, 0.22, 0.10])
+CATEGORY_PRICE = np.array([4.0, 2.5, 1.2, 0.7, 0.35, 1.5])
+
+FEEDBACK_CHANNELS = ("survey", "email", "phone", "chat", "social", "review", "app")
+# rows: negative, neutral, positive
+CHANNEL_BY_SENTIMENT = np.array([
+    [0.15, 0.14, 0.18, 0.20, 0.10, 0.13, 0.10],
+    [0.25, 0.15, 0.10, 0.15, 0.05, 0.15, 0.15],
+    [0.30, 0.05, 0.04, 0.08, 0.08, 0.30, 0.15],
+])
+RATING_P = np.array([0.95, 0.20, 0.35, 0.50, 0.0, 1.0, 0.80])  # by feedback channel
+NPS_P = np.array([0.70, 0.10, 0.0, 0.0, 0.0, 0.0, 0.25])
+TOPIC_WEIGHT = np.array([0.16, 0.12, 0.08, 0.13, 0.14, 0.12, 0.12, 0.06, 0.07])
+TOPIC_NEG_MULT = np.array([1.1, 1.0, 0.9, 1.2, 1.3, 1.0, 1.6, 0.9, 1.0])
+N_TOPICS_P = np.array([0.12, 0.50, 0.38])
+
+TRANSACTION_COLUMNS = ["customer_id", "timestamp", "amount", "order_id", "quantity", "category"]
+FEEDBACK_COLUMNS = ["feedback_id", "customer_id", "timestamp", "channel", "text", "rating", "nps",
+                    "resolved_at"]
+
+
+@dataclass
+class SyntheticCRM:
+    """A generated company.
+
+    ``tables``: contract frames as exported at ``as_of`` (customers, transactions,
+    feedback, contracts). ``truth``: ground-truth frames (customers: latent traits and
+    ``churn_time``; feedback: true topics and sentiment for every feedback id, past and
+    future; future_transactions / future_feedback: events in ``(as_of, as_of+horizon]``).
+    ``meta``: generation parameters and row counts.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    truth: dict[str, pd.DataFrame]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return pd.Timestamp(self.meta["as_of"])
+
+
+# --------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------
+def _ids(prefix: str, numbers: np.ndarray, width: int, suffix: np.ndarray | None = None,
+         suffix_text: str = "", chunk: int = 2_000_000) -> np.ndarray:
+    """Object array of ids like ``C0000001`` from non-negative integers (vectorised).
+
+    Digits are written into a byte matrix, so no per-row Python formatting happens;
+    ``suffix`` (bool per row) appends ``suffix_text``. Built in chunks to bound memory.
+    """
+    numbers = np.asarray(numbers, dtype=np.int64)
+    n = len(numbers)
+    if n and (numbers.min() < 0 or numbers.max() >= 10**width):
+        raise ValueError(f"ids do not fit in {width} digits")
+    pre, suf = prefix.encode(), suffix_text.encode()
+    cols = len(pre) + width + len(suf)
+    out = np.empty(n, dtype=object)
+    for lo in range(0, n, chunk):
+        part = numbers[lo:lo + chunk]
+        buf = np.zeros((len(part), cols), dtype=np.uint8)
+        buf[:, :len(pre)] = np.frombuffer(pre, dtype=np.uint8)
+        rest = part.copy()
+        for j in range(width - 1, -1, -1):
+            buf[:, len(pre) + j] = 48 + rest % 10
+            rest //= 10
+        if suf and suffix is not None:
+            rows = np.flatnonzero(suffix[lo:lo + chunk])
+            buf[rows[:, None], len(pre) + width + np.arange(len(suf))] = np.frombuffer(suf, np.uint8)
+        # trailing NUL bytes (no suffix) are dropped by the bytes -> str conversion
+        out[lo:lo + chunk] = buf.view(f"S{cols}").ravel().astype(f"U{cols}").astype(object)
+    return out
+
+
+def _to_ts(t0: pd.Timestamp, days: np.ndarray) -> np.ndarray:
+    """Float days since ``t0`` -> datetime64[ns], floored to whole seconds; NaN -> NaT."""
+    days = np.asarray(days, dtype=np.float64)
+    out = np.full(days.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = np.isfinite(days)
+    secs = np.floor(days[ok] * SECONDS_PER_DAY).astype(np.int64)
+    out[ok] = np.datetime64(t0.to_datetime64(), "ns") + secs.astype("timedelta64[s]")
+    return out
+
+
+def _choice_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One categorical draw per row of a (n, k) probability matrix."""
+    cum = np.cumsum(probs, axis=1)
+    u = rng.random(len(probs)) * cum[:, -1]
+    return (cum < u[:, None]).sum(axis=1).clip(max=probs.shape[1] - 1)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _group_rank(sorted_groups: np.ndarray) -> np.ndarray:
+    """0-based position of each element within its run of equal values (input sorted)."""
+    n = len(sorted_groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[True, sorted_groups[1:] != sorted_groups[:-1]]
+    start_pos = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    return np.arange(n) - start_pos
+
+
+class _Bank:
+    """Phrase bank: key -> templates -> variants, sampled template-first (vectorised).
+
+    Sampling the template first keeps templates with many fillings from crowding out
+    short ones.
+    """
+
+    def __init__(self, entries: list[list[list[str]]]):
+        variants: list[str] = []
+        t_start, t_size, k_start, k_count = [], [], [], []
+        for templates in entries:
+            k_start.append(len(t_start))
+            k_count.append(len(templates))
+            for fills in templates:
+                t_start.append(len(variants))
+                t_size.append(len(fills))
+                variants.extend(fills)
+        self.variants = np.array(variants, dtype=object)
+        self.capital = np.array([v[:1].upper() + v[1:] for v in variants], dtype=object)
+        self.question = np.array(["?" in v or "？" in v for v in variants], dtype=bool)
+        self.empty = np.array([v == "" for v in variants], dtype=bool)
+        self.t_start, self.t_size = np.array(t_start), np.array(t_size)
+        self.k_start, self.k_count = np.array(k_start), np.array(k_count)
+
+    def sample(self, keys: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Indices into ``variants`` (also ``capital``, ``question``, ``empty``)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if len(keys) == 0:
+            return np.zeros(0, dtype=np.int64)
+        u1, u2 = rng.random(len(keys)), rng.random(len(keys))
+        tmpl = self.k_start[keys] + (u1 * self.k_count[keys]).astype(np.int64)
+        return self.t_start[tmpl] + (u2 * self.t_size[tmpl]).astype(np.int64)
+
+
+_PRODUCTS = [(cat, zh, en) for cat in st.CATEGORIES for zh, en in st.PRODUCTS[cat]]
+_PRODUCT_CATEGORY = np.array([st.CATEGORIES.index(c) for c, _, _ in _PRODUCTS])
+_N_PRODUCTS = len(_PRODUCTS)
+_BANKS: dict[str, Any] = {}
+
+
+def _banks() -> dict[str, Any]:
+    """Build (once per process) the clause, general, opener, closer and joiner banks."""
+    if _BANKS:
+        return _BANKS
+    clause_entries = []  # key = ((lang * T + topic) * S + sentiment) * P + product
+    for lang in st.LANGUAGES:
+        for topic in st.TOPICS:
+            for sentiment in st.SENTIMENTS:
+                for category, zh, en in _PRODUCTS:
+                    nouns = st.product_nouns(lang, topic, category, zh if lang == "zh" else en)
+                    clause_entries.append([
+                        st.expand(t, lang, sentiment, nouns)
+                        for t in st.CLAUSES[lang][topic][sentiment]
+                    ])
+
+    def by_lang_sentiment(bank: dict) -> list:
+        return [[st.expand(t, lang, s, None) for t in bank[lang][s]]
+                for lang in st.LANGUAGES for s in st.SENTIMENTS]
+
+    _BANKS.update(
+        clause=_Bank(clause_entries),
+        general=_Bank(by_lang_sentiment(st.GENERAL)),
+        opener=_Bank(by_lang_sentiment(st.OPENERS)),
+        closer=_Bank(by_lang_sentiment(st.CLOSERS)),
+        strong_closer=_Bank(by_lang_sentiment(st.STRONG_CLOSERS)),
+        joiner=_Bank([[[j] for j in st.JOINERS[lang][kind]]
+                      for lang in st.LANGUAGES for kind in ("same", "contrast")]),
+        emoji=_Bank([[[e] for e in st.EMOJI[s]] for s in st.SENTIMENTS]),
+    )
+    return _BANKS
+
+
+# --------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------
+def generate_crm(
+    n_customers: int,
+    seed: int | None = None,
+    as_of: str | pd.Timestamp = DEFAULT_AS_OF,
+    *,
+    history_days: int = 1000,
+    horizon_days: int = 365,
+    tx_per_year: float = 8.0,
+    feedback_per_year: float = 1.0,
+    annual_churn: float = 0.2,
+    prospect_share: float = 0.03,
+    pii_share: float = 0.04,
+) -> SyntheticCRM:
+    """Generate a synthetic CRM of ``n_customers`` customers.
+
+    Parameters
+    ----------
+    n_customers: number of customers (>= 1).
+    seed: random seed; ``None`` takes ``get_settings().seed``.
+    as_of: export instant; tables hold events with ``timestamp <= as_of``.
+    history_days: length of the observed history before ``as_of`` (signups fall in it).
+    horizon_days: days simulated after ``as_of`` (truth only: future events, churn times).
+    tx_per_year: purchase rate of an average customer (events per year while active).
+    feedback_per_year: feedback rate of an average customer (items per year while active).
+    annual_churn: baseline churn hazard per year at average satisfaction and no complaints.
+    prospect_share: share of customers who sign up but never buy.
+    pii_share: share of feedback texts that contain a phone, e-mail, ID or card number.
+    """
+    if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)) or n_customers < 1:
+        raise ValueError(f"n_customers must be a positive integer, got {n_customers!r}")
+    if history_days < 60:
+        raise ValueError(f"history_days must be >= 60, got {history_days}")
+    if horizon_days < 0:
+        raise ValueError(f"horizon_days must be >= 0, got {horizon_days}")
+    for name, value in (("prospect_share", prospect_share), ("pii_share", pii_share)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be within [0, 1], got {value}")
+    for name, value in (("tx_per_year", tx_per_year), ("feedback_per_year", feedback_per_year),
+                        ("annual_churn", annual_churn)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    if seed is None:
+        from custsat.config import get_settings
+
+        seed = get_settings().seed
+    try:
+        as_of_ts = pd.Timestamp(as_of)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"as_of must be a date like '2026-06-30', got {as_of!r}") from err
+    if as_of_ts.tzinfo is not None:
+        as_of_ts = as_of_ts.tz_convert(None)
+    n = int(n_customers)
+    H = float(history_days)
+    end = H + float(horizon_days)
+    t0 = as_of_ts - pd.Timedelta(days=history_days)
+    rng_c, rng_f, rng_h, rng_t, rng_x, rng_k = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)
+    )
+
+    cust = _customers(n, H, prospect_share, rng_c)
+    fb = _feedback_events(cust, H, end, feedback_per_year, rng_f)
+    churn_day = _churn_times(cust, fb, end, annual_churn, rng_h)
+    cust["churn_day"] = churn_day
+    alive = ~(fb["day"] >= churn_day[fb["cust"]])
+    fb = {k: v[alive] for k, v in fb.items()}
+    tx = _transactions(cust, churn_day, end, tx_per_year, rng_t)
+    texts = _texts(cust, fb, pii_share, rng_x)
+    contracts = _contracts(cust, H, rng_k)
+
+    width = max(7, len(str(n)))
+    cid = _ids("C", np.arange(1, n + 1), width)
+    tables, truth = _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end)
+    meta = {
+        "seed": int(seed), "n_customers": n, "as_of": str(as_of_ts), "start": str(t0),
+        "horizon_end": str(t0 + pd.Timedelta(days=end)), "history_days": history_days,
+        "horizon_days": horizon_days, "tx_per_year": tx_per_year,
+        "feedback_per_year": feedback_per_year, "annual_churn": annual_churn,
+        "prospect_share": prospect_share, "pii_share": pii_share,
+        "rows": {**{k: len(v) for k, v in tables.items()},
+                 **{f"truth/{k}": len(v) for k, v in truth.items()}},
+    }
+    return SyntheticCRM(tables=tables, truth=truth, meta=meta)
+
+
+def _customers(n: int, H: float, prospect_share: float, rng: np.random.Generator) -> dict:
+    sat = rng.standard_normal(n)
+    value = 0.25 * sat + np.sqrt(1 - 0.25**2) * rng.standard_normal(n)
+    region = rng.choice(len(REGIONS), size=n, p=REGION_P)
+    channel = rng.choice(len(ACQ_CHANNELS), size=n, p=ACQ_CHANNEL_P)
+    segment = rng.choice(len(SEGMENTS), size=n, p=SEGMENT_P)
+    prospect = rng.random(n) < prospect_share
+    # a growing customer base: more recent signups; prospects signed up recently
+    signup = np.floor(H * rng.random(n) ** 0.8)
+    recent = np.floor(H - rng.exponential(60.0, n)).clip(0, H - 1)
+    signup = np.where(prospect, recent, signup).clip(0, H - 1)
+    lang_zh = rng.random(n) < REGION_P_ZH[region]
+    trad = rng.random(n) < REGION_P_TRAD[region]
+    pref_cat = rng.choice(len(st.CATEGORIES), size=n, p=CATEGORY_P)
+    contract = (~prospect) & (rng.random(n) < SEG_CONTRACT_P[segment])
+    return dict(sat=sat, value=value, region=region, channel=channel, segment=segment,
+                prospect=prospect, signup=signup, lang_zh=lang_zh, trad=trad,
+                pref_cat=pref_cat, contract=contract)
+
+
+def _feedback_events(cust: dict, H: float, end: float, per_year: float,
+                     rng: np.random.Generator) -> dict:
+    """Feedback events over [signup, end], before churn is known (filtered later)."""
+    sat, seg = cust["sat"], cust["segment"]
+    rate = per_year / 365.0 * np.exp(-0.45 * sat - 0.1) * SEG_FEEDBACK_MULT[seg]
+    rate = np.where(cust["prospect"], rate * 0.4, rate)
+    dur = end - cust["signup"]
+    counts = rng.poisson(rate * dur)
+    c = np.repeat(np.arange(len(sat)), counts)
+    day = cust["signup"][c] + rng.random(len(c)) * dur[c]
+    order = np.lexsort((day, c))
+    c, day = c[order], day[order]
+    m = len(c)
+    z = sat[c] + 0.75 * rng.standard_normal(m)
+    sentiment = np.where(z < -0.7, 0, np.where(z > 0.35, 2, 1))  # 0 neg, 1 neu, 2 pos
+    channel = _choice_rows(rng, CHANNEL_BY_SENTIMENT[sentiment])
+    rating = np.clip(np.rint(3.1 + 1.1 * z + 0.5 * rng.standard_normal(m)), 1, 5)
+    nps = np.clip(np.rint(7.0 + 1.9 * z + 1.0 * rng.standard_normal(m)), 0, 10)
+    rating = np.where(rng.random(m) < RATING_P[channel], rating, np.nan)
+    nps = np.where(rng.random(m) < NPS_P[channel], nps, np.nan)
+    # resolution: complaints take longer; some are never resolved
+    median = np.array([1.5, 0.4, 0.1])[sentiment]
+    sigma = np.array([1.1, 1.0, 0.8])[sentiment]
+    delay = median * np.exp(sigma * rng.standard_normal(m))
+    p_open = np.where(sentiment == 0, 0.08 + 0.12 * _sigmoid(-2 * sat[c]),
+                      np.where(sentiment == 1, 0.03, 0.01))
+    never = rng.random(m) < p_open
+    resolved = np.where(never, np.nan, day + delay)
+    return dict(cust=c, day=day, z=z, sentiment=sentiment, channel=channel, rating=rating,
+                nps=nps, resolved=resolved, never=never)
+
+
+def _churn_times(cust: dict, fb: dict, end: float, annual_churn: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Exact draws from a piecewise-constant hazard that jumps at each complaint.
+
+    Returns churn day per customer (NaN if no churn before ``end``; prospects never churn).
+    """
+    n = len(cust["sat"])
+    h0 = (annual_churn / 365.0 * np.exp(-0.8 * cust["sat"]) * SEG_HAZARD_MULT[cust["segment"]]
+          * np.where(cust["contract"], 0.55, 1.0))
+    neg = fb["sentiment"] == 0
+    nc, nday = fb["cust"][neg], fb["day"][neg]
+    step = np.where(fb["never"][neg], 0.7, 0.35)
+    # level after each complaint = cumulative steps within customer (sorted by cust, day)
+    cum = np.cumsum(step)
+    first = np.r_[True, nc[1:] != nc[:-1]] if len(nc) else np.zeros(0, bool)
+    base = np.maximum.accumulate(np.where(first, cum - step, 0.0)) if len(nc) else cum
+    level = np.minimum(cum - base, 1.5)
+    seg_c = np.r_[np.arange(n), nc]
+    seg_s = np.r_[cust["signup"], nday]
+    seg_l = np.r_[np.zeros(n), level]
+    order = np.lexsort((seg_s, seg_c))
+    seg_c, seg_s, seg_l = seg_c[order], seg_s[order], seg_l[order]
+    last = np.r_[seg_c[1:] != seg_c[:-1], True]
+    seg_e = np.where(last, np.inf, np.r_[seg_s[1:], np.inf])
+    rate = h0[seg_c] * np.exp(seg_l)
+    mass = np.where(last, 0.0, rate * (seg_e - seg_s))
+    csum = np.cumsum(mass)
+    group_start = np.r_[True, last[:-1]]
+    offset = np.maximum.accumulate(np.where(group_start, csum - mass, 0.0))
+    before = csum - mass - offset  # cumulative hazard at segment start
+    e = rng.exponential(1.0, n)
+    inside = before <= e[seg_c]
+    counts = np.bincount(seg_c[inside], minlength=n)  # prefix within each group
+    starts = np.flatnonzero(group_start)
+    k = starts + counts - 1
+    churn = seg_s[k] + (e - before[k]) / rate[k]
+    churn = np.where((churn < end) & ~cust["prospect"] & (rate[k] > 0), churn, np.nan)
+    return churn
+
+
+def _transactions(cust: dict, churn: np.ndarray, end: float, per_year: float,
+                  rng: np.random.Generator) -> dict:
+    sat, value, seg = cust["sat"], cust["value"], cust["segment"]
+    n = len(sat)
+    stop = np.where(np.isnan(churn), end, churn)
+    first = cust["signup"] + rng.exponential(5.0, n)
+    buyer = (~cust["prospect"]) & (first < stop)
+    rate = (per_year / 365.0 * np.exp(0.3 * sat + 0.45 * value - 0.145) * SEG_TX_MULT[seg])
+    dur = np.where(buyer, stop - first, 0.0)
+    extra = rng.poisson(rate * dur)
+    counts = buyer.astype(np.int64) + extra
+    c = np.repeat(np.arange(n), counts)
+    pos = _group_rank(c)
+    u = rng.random(len(c))
+    day = np.where(pos == 0, first[c], first[c] + u * dur[c])
+    m = len(c)
+    pref = rng.random(m) < 0.55
+    cat = np.where(pref, cust["pref_cat"][c], rng.choice(len(st.CATEGORIES), size=m, p=CATEGORY_P))
+    basket = np.exp(4.0 + 0.5 * value + SEG_BASKET_LOG[seg])
+    unit = basket[c] * CATEGORY_PRICE[cat] * np.exp(0.5 * rng.standard_normal(m) - 0.125)
+    lam_q = np.where(seg[c] == 1, 1.5, 0.3) + np.where(cat == 4, 0.5, 0.0)
+    qty = 1.0 + rng.poisson(lam_q)
+    amount = np.round(unit * qty, 2)
+    # refunds: separate negative rows, later than the purchase, only while still a customer
+    p_ref = np.minimum(0.025 * np.exp(-0.6 * sat[c]), 0.2)
+    r = np.flatnonzero(rng.random(m) < p_ref)
+    r_day = day[r] + 1.0 + rng.exponential(5.0, len(r))
+    keep = r_day < stop[c[r]]
+    r, r_day = r[keep], r_day[keep]
+    full = rng.random(len(r)) < 0.7
+    r_amount = -np.where(full, amount[r], np.round(amount[r] * rng.uniform(0.1, 0.7, len(r)), 2))
+    r_qty = np.where(full, qty[r], 0.0)
+    return dict(cust=c, day=day, amount=amount, qty=qty, cat=cat,
+                r_src=r, r_day=r_day, r_amount=r_amount, r_qty=r_qty)
+
+
+def _texts(cust: dict, fb: dict, pii_share: float, rng: np.random.Generator) -> dict:
+    """Compose one text per feedback event; return texts and their true labels."""
+    banks = _banks()
+    m = len(fb["cust"])
+    c = fb["cust"]
+    sent = fb["sentiment"]
+    T, S, P = len(st.TOPICS), len(st.SENTIMENTS), _N_PRODUCTS
+    # language: the customer's preferred language, sometimes the other one
+    zh = np.where(rng.random(m) < 0.93, cust["lang_zh"][c], ~cust["lang_zh"][c])
+    lang = np.where(zh, 0, 1)
+    # topics: 0-2, weighted by sentiment and (for premises) the store channel
+    w = np.tile(TOPIC_WEIGHT, (m, 1))
+    w[sent == 0] *= TOPIC_NEG_MULT
+    w[cust["channel"][c] == ACQ_CHANNELS.index("store"), 8] *= 3.0
+    n_top = rng.choice(3, size=m, p=N_TOPICS_P)
+    n_top = np.where(FEEDBACK_CHANNELS.index("survey") == fb["channel"],
+                     np.minimum(n_top, rng.choice(3, size=m, p=[0.3, 0.5, 0.2])), n_top)
+    gumbel = np.log(w) - np.log(-np.log(rng.random((m, T))))  # Gumbel top-2 = weighted draw
+    t1 = gumbel.argmax(axis=1)
+    gumbel[np.arange(m), t1] = -np.inf
+    t2 = gumbel.argmax(axis=1)
+    del gumbel, w
+    # clause sentiments: pure, or mixed with a contrast joiner
+    u = rng.random(m)
+    s1 = sent.copy()
+    s2 = sent.copy()
+    contrast = np.zeros(m, dtype=bool)
+    two = n_top == 2
+    neg, neu, pos = two & (sent == 0), two & (sent == 1), two & (sent == 2)
+    s1[neg & (u < 0.15)] = 1
+    sel = neg & (u >= 0.15) & (u < 0.50)
+    s1[sel], contrast[sel] = 2, True
+    s1[pos & (u < 0.15)] = 1
+    sel = pos & (u >= 0.15) & (u < 0.45)
+    s1[sel], contrast[sel] = 0, True
+    # some one-topic complaints/praise describe the facts neutrally and carry their
+    # sentiment only in the closing words ("5天到货，不会再买了")
+    flat = (n_top == 1) & (sent != 1) & (u < 0.15)
+    s1[flat] = 1
+    sel = neu & (u < 0.25)
+    s1[sel], s2[sel], contrast[sel] = 2, 0, True
+    sel = neu & (u >= 0.25) & (u < 0.5)
+    s1[sel], s2[sel], contrast[sel] = 0, 2, True
+    # product noun from the category of the customer's usual purchases
+    cat = np.where(rng.random(m) < 0.8, cust["pref_cat"][c],
+                   rng.choice(len(st.CATEGORIES), size=m, p=CATEGORY_P))
+    prod_in_cat = np.array([sum(_PRODUCT_CATEGORY == k) for k in range(len(st.CATEGORIES))])
+    prod_first = np.array([np.flatnonzero(_PRODUCT_CATEGORY == k)[0]
+                           for k in range(len(st.CATEGORIES))])
+    prod = prod_first[cat] + (rng.random(m) * prod_in_cat[cat]).astype(np.int64)
+
+    def clause_key(topic, s):
+        return ((lang * T + topic) * S + s) * P + prod
+
+    ls = lang * S + sent
+    en = lang == 1
+    cb, gb = banks["clause"], banks["general"]
+    i1 = cb.sample(clause_key(t1, s1), rng)
+    i2 = cb.sample(clause_key(t2, s2), rng)
+    ig = gb.sample(ls, rng)
+    io = banks["opener"].sample(ls, rng)
+    ic = banks["closer"].sample(ls, rng)
+    i_strong = banks["strong_closer"].sample(ls, rng)
+    ij = banks["joiner"].sample(lang * 2 + contrast, rng)
+    # English texts start with a capital: the opener, or the first clause if no opener
+    cap_body = en & banks["opener"].empty[io]
+    opener = np.where(en, banks["opener"].capital[io], banks["opener"].variants[io])
+    first = np.where(n_top == 0, np.where(cap_body, gb.capital[ig], gb.variants[ig]),
+                     np.where(cap_body, cb.capital[i1], cb.variants[i1]))
+    body = opener + first
+    body = np.where(two, body + banks["joiner"].variants[ij] + cb.variants[i2], body)
+    closer = np.where(flat, banks["strong_closer"].variants[i_strong], banks["closer"].variants[ic])
+    text = body + closer
+    question = np.where(n_top == 0, gb.question[ig], cb.question[i1] | (two & cb.question[i2]))
+    question |= np.where(flat, banks["strong_closer"].question[i_strong], banks["closer"].question[ic])
+    # emoji (sometimes sarcastic / off-sentiment)
+    emo_s = np.where(rng.random(m) < 0.1, rng.integers(0, 3, m), sent)
+    emo = banks["emoji"].variants[banks["emoji"].sample(emo_s, rng)]
+    text = np.where(rng.random(m) < 0.12, text + emo, text)
+    texts = pd.Series(text, dtype=object)
+    # English: some informal lower case, some angry upper case
+    r = rng.random(m)
+    low = en & (r < 0.12)
+    if low.any():
+        texts[low] = texts[low].str.lower()
+    shout = en & (r > 0.97) & (sent == 0)
+    if shout.any():
+        texts[shout] = texts[shout].str.upper()
+    # no doubled punctuation after questions ("发货？，" / "backpack?.")
+    if question.any():
+        texts[question] = texts[question].str.replace(r"([?？])[?？.。，,]+", r"\1", regex=True)
+    # traditional characters for some Chinese writers (mostly Hong Kong)
+    trad = zh & cust["trad"][c] & (rng.random(m) < 0.85)
+    if trad.any():
+        texts[trad] = texts[trad].str.translate(st.S2T)
+    # PII and order numbers in a small share of texts (Python loop over that share only)
+    pii_kind = np.full(m, "", dtype=object)
+    kinds = np.array(["phone", "email", "idno", "card"])
+    has_pii = rng.random(m) < pii_share
+    pii_kind[has_pii] = kinds[rng.choice(4, size=int(has_pii.sum()), p=[0.55, 0.25, 0.1, 0.1])]
+    has_order = rng.random(m) < 0.05
+    idx = np.flatnonzero(has_pii | has_order)
+    if len(idx):
+        sub_rng = random.Random(int(rng.integers(2**63)))
+        values = texts.to_numpy(dtype=object)
+        for i in idx:
+            values[i] = _add_extras(values[i], "zh" if zh[i] else "en", pii_kind[i],
+                                    bool(has_order[i]), sub_rng)
+        texts = pd.Series(values, dtype=object)
+    topics = np.where(n_top == 0, "", np.where(n_top == 1, np.array(st.TOPICS, dtype=object)[t1], ""))
+    lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
+    names = np.array(st.TOPICS, dtype=object)
+    topics = np.where(two, names[lo] + ";" + names[hi], topics)
+    sents = np.array(st.SENTIMENTS, dtype=object)
+    aspects = np.where(n_top == 0, "", names[t1] + ":" + sents[s1])
+    aspects = np.where(two, aspects + ";" + names[t2] + ":" + sents[s2], aspects)
+    return dict(text=texts.to_numpy(dtype=object), language=np.where(zh, "zh", "en").astype(object),
+                topics=topics.astype(object), aspects=aspects.astype(object),
+                n_topics=n_top, traditional=trad, pii=pii_kind, has_order_no=has_order)
+
+
+def _add_extras(text: str, lang: str, pii: str, order: bool, rng: random.Random) -> str:
+    sep = "，" if lang == "zh" else ", "
+    if pii:
+        tmpl = st.PII_TEMPLATES[lang][pii]
+        sentence = tmpl[rng.randrange(len(tmpl))].format(**{pii: _pii_value(pii, lang, rng)})
+        if rng.random() < 0.3:
+            if lang == "en":
+                sentence = sentence[:1].upper() + sentence[1:]
+                text = text if text.startswith("I ") else text[:1].lower() + text[1:]
+            text = sentence + sep + text
+        else:
+            text = text.rstrip("。.!！") + sep + sentence
+    if order:
+        tmpl = st.PII_TEMPLATES[lang]["order"]
+        number = "".join(rng.choices("0123456789", k=12))
+        text = text + " " + tmpl[rng.randrange(len(tmpl))].format(order=number)
+    return text
+
+
+def _pii_value(kind: str, lang: str, rng: random.Random) -> str:
+    digits = lambda k: "".join(rng.choices("0123456789", k=k))  # noqa: E731
+    if kind == "phone":
+        if lang == "en" and rng.random() < 0.4:
+            return f"+1 {rng.randrange(201, 990)}-{digits(3)}-{digits(4)}"
+        mobile = f"1{rng.randrange(3, 10)}{digits(9)}"
+        style = rng.randrange(3)
+        if style == 1:
+            return f"{mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
+        if style == 2:
+            return f"+86 {mobile[:3]} {mobile[3:7]} {mobile[7:]}"
+        return mobile
+    if kind == "email":
+        return f"{st.EMAIL_NAMES[rng.randrange(len(st.EMAIL_NAMES))]}{rng.randrange(1, 99)}@" \
+               f"{st.EMAIL_DOMAINS[rng.randrange(len(st.EMAIL_DOMAINS))]}"
+    if kind == "idno":
+        year = rng.randrange(1960, 2005)
+        return f"{rng.randrange(11, 66)}{digits(4)}{year}{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}" \
+               f"{digits(3)}{'0123456789X'[rng.randrange(11)]}"
+    if kind == "card":
+        card = "62" + digits(14)
+        return card if rng.random() < 0.5 else " ".join(card[i:i + 4] for i in range(0, 16, 4))
+    raise ValueError(kind)
+
+
+def _contracts(cust: dict, H: float, rng: np.random.Generator) -> dict:
+    """Annual auto-renewing subscriptions; cancellation = churn."""
+    idx = np.flatnonzero(cust["contract"])
+    start = np.floor(cust["signup"][idx] + rng.exponential(15.0, len(idx)))
+    churn = cust["churn_day"][idx]
+    ok = (start <= H) & ~(churn <= start)
+    idx, start, churn = idx[ok], start[ok], churn[ok]
+    cancelled = np.where(churn <= H, churn, np.nan)
+    until = np.where(np.isnan(cancelled), H, cancelled)
+    terms = np.maximum(np.ceil((until - start) / 365.0), 1.0)
+    return dict(cust=idx, start=start, end=start + 365.0 * terms, cancelled=cancelled)
+
+
+def _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end):
+    n = len(cid)
+    as_of_day = H
+    # --- customers
+    customers = pd.DataFrame({
+        "customer_id": cid,
+        "signup_date": _to_ts(t0, cust["signup"]),
+        "region": np.array(REGIONS, dtype=object)[cust["region"]],
+        "channel": np.array(ACQ_CHANNELS, dtype=object)[cust["channel"]],
+        "segment": np.array(SEGMENTS, dtype=object)[cust["segment"]],
+    })
+    n_tx_past = np.bincount(tx["cust"][tx["day"] <= as_of_day], minlength=n)
+    # --- transactions: purchases and refunds in time order; order ids number the
+    # purchases by time, a refund's id is its purchase's id + "-R" (ids stay unique)
+    m = len(tx["cust"])
+    r = tx["r_src"]
+    all_day = np.r_[tx["day"], tx["r_day"]]
+    order = np.argsort(all_day)
+    all_day = all_day[order]
+    is_p = order < m
+    src = np.where(is_p, order, r[np.where(is_p, 0, order - m)] if len(r) else 0)
+    number = np.empty(m, dtype=np.int64)
+    number[order[is_p]] = np.arange(1, m + 1)  # purchases numbered by time
+    amount = np.r_[tx["amount"], tx["r_amount"]][order].astype(np.float64)
+    quantity = np.r_[tx["qty"], tx["r_qty"]][order].astype(np.float64)
+    del order
+    cats = np.array(st.CATEGORIES, dtype=object)
+    k_t = int(np.searchsorted(all_day, as_of_day, side="right"))  # past rows are a prefix
+    trans = {
+        "customer_id": cid[tx["cust"][src]],
+        "timestamp": _to_ts(t0, all_day),
+        "amount": amount,
+        "order_id": _ids("O", number[src], max(10, len(str(m))), suffix=~is_p, suffix_text="-R"),
+        "quantity": quantity,
+        "category": cats[tx["cat"][src]],
+    }
+    del amount, quantity, src, number, is_p, all_day
+    tx.clear()  # the caller's arrays are no longer needed; free them before copying
+    past_tx = pd.DataFrame({k: v[:k_t] for k, v in trans.items()})
+    future_tx = pd.DataFrame({k: v[k_t:] for k, v in trans.items()})
+    del trans
+    # --- feedback, ids by time
+    k = len(fb["cust"])
+    f_order = np.argsort(fb["day"])
+    fid = _ids("F", np.arange(1, k + 1), max(9, len(str(k))))
+    chans = np.array(FEEDBACK_CHANNELS, dtype=object)
+    resolved = fb["resolved"][f_order]
+    feedback_all = pd.DataFrame({
+        "feedback_id": fid,
+        "customer_id": cid[fb["cust"][f_order]],
+        "timestamp": _to_ts(t0, fb["day"][f_order]),
+        "channel": chans[fb["channel"][f_order]],
+        "text": texts["text"][f_order],
+        "rating": fb["rating"][f_order].astype(np.float64),
+        "nps": fb["nps"][f_order].astype(np.float64),
+        "resolved_at": _to_ts(t0, resolved),
+    })
+    past_f = fb["day"][f_order] <= as_of_day
+    k_f = int(past_f.sum())  # sorted by time: the past is a prefix
+    feedback = feedback_all.iloc[:k_f].reset_index(drop=True)
+    open_at_as_of = ~(resolved[past_f] <= as_of_day)
+    feedback.loc[open_at_as_of, "resolved_at"] = pd.NaT
+    sents = np.array(st.SENTIMENTS, dtype=object)
+    neg = fb["sentiment"][f_order] == 0
+    topics = texts["topics"][f_order]
+    urgent = neg & (
+        np.isin(fb["channel"][f_order], [FEEDBACK_CHANNELS.index("phone"), FEEDBACK_CHANNELS.index("chat")])
+        | pd.Series(topics).str.contains("after_sales|delivery", regex=True).to_numpy()
+        | (fb["rating"][f_order] == 1)
+    )
+    truth_feedback = pd.DataFrame({
+        "feedback_id": fid,
+        "customer_id": feedback_all["customer_id"].to_numpy(),
+        "timestamp": feedback_all["timestamp"].to_numpy(),
+        "is_future": ~past_f,
+        "language": texts["language"][f_order],
+        "sentiment": sents[fb["sentiment"][f_order]],
+        "topics": topics,
+        "n_topics": texts["n_topics"][f_order].astype(np.int64),
+        "aspect_sentiments": texts["aspects"][f_order],
+        "latent_score": fb["z"][f_order],
+        "urgency": np.where(urgent, "high", "normal").astype(object),
+        "traditional": texts["traditional"][f_order],
+        "pii": texts["pii"][f_order],
+        "has_order_no": texts["has_order_no"][f_order],
+        "resolved_at": feedback_all["resolved_at"].to_numpy(),
+        "never_resolved": fb["never"][f_order],
+    })
+    # --- contracts
+    contracts_df = pd.DataFrame({
+        "customer_id": cid[contracts["cust"]],
+        "start_date": _to_ts(t0, contracts["start"]),
+        "end_date": _to_ts(t0, contracts["end"]),
+        "cancelled_at": _to_ts(t0, contracts["cancelled"]),
+    })
+    # --- truth per customer
+    neg_past = np.bincount(fb["cust"][(fb["sentiment"] == 0) & (fb["day"] <= as_of_day)], minlength=n)
+    truth_customers = pd.DataFrame({
+        "customer_id": cid,
+        "satisfaction": cust["sat"],
+        "value": cust["value"],
+        "churn_time": _to_ts(t0, cust["churn_day"]),
+        "churned_by_as_of": cust["churn_day"] <= as_of_day,
+        "is_prospect": cust["prospect"],
+        "has_contract": cust["contract"],
+        "language": np.where(cust["lang_zh"], "zh", "en").astype(object),
+        "preferred_category": cats[cust["pref_cat"]],
+        "n_purchases_by_as_of": n_tx_past,
+        "n_complaints_by_as_of": neg_past,
+    })
+    tables = {
+        "customers": customers,
+        "transactions": past_tx,
+        "feedback": feedback,
+        "contracts": contracts_df,
+    }
+    truth = {
+        "customers": truth_customers,
+        "feedback": truth_feedback,
+        "future_transactions": future_tx,
+        "future_feedback": feedback_all.iloc[k_f:].reset_index(drop=True),
+    }
+    return tables, truth
+
+
+# --------------------------------------------------------------------------------------
+# Labels from truth
+# --------------------------------------------------------------------------------------
+def churn_labels(crm: SyntheticCRM, window_days: int = 90) -> pd.DataFrame:
+    """True churn labels for the window ``(as_of, as_of + window_days]``.
+
+    Columns: customer_id, active_at_as_of (not churned by as_of and not a prospect),
+    churn_in_window (bool; False for inactive customers). ``window_days`` must not exceed
+    the simulated horizon.
+    """
+    horizon = int(crm.meta["horizon_days"])
+    if not 0 < window_days <= horizon:
+        raise ValueError(f"window_days must be within 1..{horizon} (the simulated horizon), got {window_days}")
+    truth = crm.truth["customers"]
+    as_of = crm.as_of
+    churn = truth["churn_time"]
+    active = ~(churn <= as_of) & ~truth["is_prospect"]
+    in_window = active & (churn > as_of) & (churn <= as_of + pd.Timedelta(days=window_days))
+    return pd.DataFrame({"customer_id": truth["customer_id"], "active_at_as_of": active.to_numpy(),
+                         "churn_in_window": in_window.to_numpy()})
+
+
+# --------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------
+def write_crm(crm: SyntheticCRM, out_dir: str | Path) -> Path:
+    """Write tables as ``<out>/<table>.parquet`` and truth as ``<out>/truth/<name>.parquet``.
+
+    Every file is first written completely into a temporary sibling directory; only
+    then are they moved into place, each with an atomic ``os.replace`` (so a crash never
+    leaves a half-written file; other files in ``out_dir`` are left alone).
+    Also writes ``manifest.json`` with parameters and row counts.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        (tmp / "truth").mkdir()
+        files = [(f"{name}.parquet", frame) for name, frame in crm.tables.items()]
+        files += [(f"truth/{name}.parquet", frame) for name, frame in crm.truth.items()]
+        for rel, frame in files:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            pq.write_table(table, tmp / rel, compression="zstd", row_group_size=1_000_000)
+        (tmp / "manifest.json").write_text(json.dumps(crm.meta, indent=2, ensure_ascii=False))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "truth").mkdir(exist_ok=True)
+        for rel in [r for r, _ in files] + ["manifest.json"]:
+            os.replace(tmp / rel, out / rel)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def read_crm(out_dir: str | Path) -> SyntheticCRM:
+    """Read back what :func:`write_crm` wrote."""
+    out = Path(out_dir)
+    meta = json.loads((out / "manifest.json").read_text())
+    tables = {p.stem: pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
+    truth = {p.stem: pd.read_parquet(p) for p in sorted((out / "truth").glob("*.parquet"))}
+    return SyntheticCRM(tables=tables, truth=truth, meta=meta)
+
+
+# --------------------------------------------------------------------------------------
+# CLI (wired by the lead as `custsat data synth`)
+# --------------------------------------------------------------------------------------
+def synth(
+    customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Number of customers.")] = 2000,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: settings seed).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <data>/raw/synthetic).")] = None,
+    as_of: Annotated[str, typer.Option("--as-of", help="Export instant; later events go to truth only.")] = DEFAULT_AS_OF,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", min=0, help="Days simulated after as_of (truth).")] = 365,
+) -> None:
+    """Generate a synthetic company (customers, transactions, feedback, contracts) plus ground truth, as Parquet."""
+    from custsat.config import get_settings
+
+    settings = get_settings()
+    seed = settings.seed if seed is None else seed
+    out = out or settings.raw_dir / "synthetic"
+    started = time.perf_counter()
+    try:
+        crm = generate_crm(customers, seed, as_of, horizon_days=horizon_days)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    path = write_crm(crm, out)
+    rows = ", ".join(f"{k}={v:,}" for k, v in crm.meta["rows"].items())
+    typer.echo(f"wrote {path} in {time.perf_counter() - started:.1f}s (seed={seed}, as_of={as_of}): {rows}")
