@@ -33,7 +33,14 @@ from custsat.data.fetch_cli import fetch as _fetch  # noqa: E402
 
 from custsat.data.synth import synth as _synth  # noqa: E402
 
+from custsat.features.cli import build as _build_features  # noqa: E402
+from custsat.models.churn_cli import train_churn as _train_churn  # noqa: E402
+from custsat.serving.cli import score as _score  # noqa: E402
+
 data_app.command("fetch")(_fetch)
+features_app.command("build")(_build_features)
+train_app.command("churn")(_train_churn)
+app.command("score")(_score)
 data_app.command("synth")(_synth)
 
 

@@ -71,6 +71,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from custsat.models.drift import build_reference
 from custsat.models.metrics import binary_metrics
 from custsat.models.tabular import TabularEncoder, make_linear_baseline
 
@@ -1042,6 +1043,8 @@ def train_churn_from_frame(
         pyfunc = ChurnPyfunc(
             model, high_threshold=high_threshold, medium_threshold=medium_threshold
         )
+        # Training-time feature distributions travel with the model so scoring can report drift.
+        pyfunc.feature_reference = build_reference(split.train[model.feature_names_])
         example_out = pyfunc.predict(None, X_sig.head(20))
         signature = infer_signature(
             X_sig,

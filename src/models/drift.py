@@ -1,0 +1,162 @@
+"""Feature drift between training time and scoring time: population stability index.
+
+A *reference* is a JSON-able dict built from the training features with
+:func:`build_reference`: for each numeric feature the quantile bin edges and the share of
+rows per bin (missing values are a bin of their own), for each categorical feature the
+share per level. At scoring time :func:`psi_table` puts the scored customers into the same
+bins and computes
+
+    PSI = sum_b (a_b - e_b) * ln(a_b / e_b)
+
+with e = training share, a = scoring share, both floored at ``EPS`` so that empty bins do
+not give infinities. Rule of thumb: < 0.1 stable, 0.1-0.2 some shift, > 0.2 shift worth
+checking before trusting the scores (``PSI_WARN``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PSI_WARN = 0.2
+EPS = 1e-4
+MISSING = "__missing__"
+OTHER = "__other__"
+REFERENCE_FILE = "feature_reference.json"
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def build_reference(
+    features: pd.DataFrame, columns: Iterable[str] | None = None, *, bins: int = 10, max_levels: int = 30
+) -> dict[str, Any]:
+    """Reference distributions of ``columns`` (default: all but ``customer_id``) in ``features``.
+
+    Numeric columns: up to ``bins`` quantile bins (edges deduplicated, open-ended outer
+    bins) plus a missing bin. Other columns: the ``max_levels`` most frequent levels, an
+    ``__other__`` level and a missing level.
+    """
+    columns = [c for c in (columns or features.columns) if c != "customer_id"]
+    out: dict[str, Any] = {"n_rows": int(len(features)), "features": {}}
+    for col in columns:
+        s = features[col]
+        if _is_numeric(s):
+            values = s.astype("float64")
+            finite = values[np.isfinite(values)]
+            if len(finite):
+                qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
+                edges = sorted(set(float(q) for q in qs))
+            else:
+                edges = []
+            shares = _numeric_shares(values, edges)
+            out["features"][col] = {"kind": "numeric", "edges": edges, "shares": shares}
+        else:
+            text = s.astype(object).where(s.notna(), MISSING).astype(str)
+            top = text[text != MISSING].value_counts().head(max_levels).index.tolist()
+            shares = _categorical_shares(text, top)
+            out["features"][col] = {"kind": "categorical", "levels": top, "shares": shares}
+    return out
+
+
+def _numeric_shares(values: pd.Series, edges: list[float]) -> list[float]:
+    arr = values.to_numpy(dtype="float64")
+    missing = ~np.isfinite(arr)
+    idx = np.searchsorted(np.asarray(edges, dtype="float64"), arr[~missing], side="right")
+    counts = np.bincount(idx, minlength=len(edges) + 1).astype(float).tolist()
+    counts.append(float(missing.sum()))
+    total = max(len(arr), 1)
+    return [c / total for c in counts]
+
+
+def _categorical_shares(text: pd.Series, levels: list[str]) -> list[float]:
+    total = max(len(text), 1)
+    counts = text.value_counts()
+    known = [float(counts.get(level, 0)) for level in levels]
+    missing = float(counts.get(MISSING, 0))
+    other = float(total - sum(known) - missing)
+    return [c / total for c in (*known, other, missing)]
+
+
+def psi(expected: Iterable[float], actual: Iterable[float]) -> float:
+    """Population stability index of two share vectors over the same bins."""
+    e = np.clip(np.asarray(list(expected), dtype=float), EPS, None)
+    a = np.clip(np.asarray(list(actual), dtype=float), EPS, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi_table(reference: Mapping[str, Any], features: pd.DataFrame) -> pd.DataFrame:
+    """PSI per referenced feature present in ``features``: columns feature, psi, drifted.
+
+    Sorted by PSI, largest first. Features of the reference missing from ``features`` are
+    listed with ``psi`` NaN and ``note`` "missing at scoring time".
+    """
+    rows = []
+    for col, ref in reference.get("features", {}).items():
+        if col not in features.columns:
+            rows.append((col, np.nan, False, "missing at scoring time"))
+            continue
+        s = features[col]
+        if ref["kind"] == "numeric":
+            values = pd.to_numeric(s, errors="coerce").astype("float64")
+            actual = _numeric_shares(values, list(ref["edges"]))
+        else:
+            text = s.astype(object).where(s.notna(), MISSING).astype(str)
+            actual = _categorical_shares(text, list(ref["levels"]))
+        value = psi(ref["shares"], actual)
+        rows.append((col, value, value > PSI_WARN, ""))
+    table = pd.DataFrame(rows, columns=["feature", "psi", "drifted", "note"])
+    return table.sort_values(["psi", "feature"], ascending=[False, True], na_position="last").reset_index(drop=True)
+
+
+def save_reference(reference: Mapping[str, Any], path: str | Path) -> Path:
+    """Write a reference as JSON (for a model's artifacts)."""
+    path = Path(path)
+    path.write_text(json.dumps(reference, sort_keys=True), encoding="utf-8")
+    return path
+
+
+def find_reference(model: Any) -> dict[str, Any] | None:
+    """The training-time feature reference stored with a loaded pyfunc model, if any.
+
+    Looks, in order, for: an attribute ``feature_reference`` / ``reference_`` on the
+    python model (a dict or a path), and a ``feature_reference.json`` (or any artifact
+    whose name contains ``reference``) among the model's artifacts.
+    """
+    try:
+        python_model = model.unwrap_python_model()
+    except Exception:  # noqa: BLE001 - non-python-model flavours
+        python_model = None
+    for attr in ("feature_reference", "reference_", "feature_reference_"):
+        value = getattr(python_model, attr, None)
+        if isinstance(value, dict) and "features" in value:
+            return value
+        if isinstance(value, (str, Path)) and Path(value).exists():
+            return json.loads(Path(value).read_text(encoding="utf-8"))
+    artifacts = _artifact_paths(model)
+    candidates = [p for name, p in sorted(artifacts.items()) if "reference" in name.lower()]
+    for path in candidates:
+        path = Path(path)
+        if path.is_dir():
+            inner = path / REFERENCE_FILE
+            if not inner.exists():
+                continue
+            path = inner
+        if path.suffix == ".json" and path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and "features" in data:
+                return data
+    return None
+
+
+def _artifact_paths(model: Any) -> dict[str, str]:
+    impl = getattr(model, "_model_impl", None)
+    context = getattr(impl, "context", None) or getattr(getattr(impl, "python_model", None), "context", None)
+    artifacts = getattr(context, "artifacts", None)
+    return dict(artifacts) if isinstance(artifacts, Mapping) else {}

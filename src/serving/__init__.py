@@ -1,0 +1,33 @@
+"""Batch scoring and business outputs: one row per customer with tiers, complaints, churn risk,
+lifetime value and the recommended next action.
+
+Serving is thin: it validates inputs, calls the feature builder and the registered champion
+models, applies the action policy (data, not code) and writes files and the HTML report.
+"""
+
+from custsat.serving.models import SchemaMismatchError, ServedModel, check_schema, load_served
+from custsat.serving.outputs import OUTPUT_COLUMNS, scoring_run_id, top_topics, write_scored
+from custsat.serving.policy import Policy, PolicyError, assign_actions, load_policy, parse_policy
+from custsat.serving.report import render_report, write_report
+from custsat.serving.score import ScoringResult, TextModels, score_tables
+
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "Policy",
+    "PolicyError",
+    "SchemaMismatchError",
+    "ScoringResult",
+    "ServedModel",
+    "TextModels",
+    "assign_actions",
+    "check_schema",
+    "load_policy",
+    "load_served",
+    "parse_policy",
+    "render_report",
+    "score_tables",
+    "scoring_run_id",
+    "top_topics",
+    "write_report",
+    "write_scored",
+]

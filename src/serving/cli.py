@@ -1,0 +1,107 @@
+"""``custsat score``: score customers and write the list (CSV/Parquet/XLSX) and an HTML report.
+
+Wire as ``app.command("score")(score)`` in ``custsat.cli``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+DEFAULT_INPUT_DIR = Path("data/raw/synthetic")
+
+
+def score(
+    out: Path = typer.Option(..., "--out", help="Scored customer list: .csv, .parquet or .xlsx."),
+    customers: Path | None = typer.Option(None, "--customers", help="Customers file (.csv/.parquet/.xlsx)."),
+    transactions: Path | None = typer.Option(None, "--transactions", help="Transactions file."),
+    feedback: Path | None = typer.Option(None, "--feedback", help="Feedback file (optional)."),
+    contracts: Path | None = typer.Option(None, "--contracts", help="Subscription contracts file (optional)."),
+    input_dir: Path | None = typer.Option(
+        None, "--input-dir",
+        help="Folder with customers/transactions/feedback (and optionally contracts) .parquet/.csv/.xlsx files; "
+        "default data/raw/synthetic when no --customers/--transactions are given.",
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Scoring date (YYYY-MM-DD); events strictly before it count. "
+        "Default: the day after the latest transaction or feedback.",
+    ),
+    fmt: str | None = typer.Option(None, "--format", help="csv|parquet|xlsx (default: from --out's suffix)."),
+    report: Path | None = typer.Option(None, "--report", help="Also write the self-contained HTML report here."),
+    csv_bom: bool = typer.Option(False, "--csv-bom", help="UTF-8 with BOM, for Excel in Chinese locales."),
+    policy: Path | None = typer.Option(None, "--policy", help="Action policy YAML (default: the packaged one)."),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb (default) or spark (local[2] unless configured)."),
+    chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, help="Customers per model call."),
+    language: str = typer.Option("both", "--language", help="Action names and reasons: zh|en|both."),
+    text_cache: bool = typer.Option(True, "--text-cache/--no-text-cache", help="Reuse cached text classifications."),
+    unknown_customers: str | None = typer.Option(None, "--unknown-customers", help="error|warn"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Score every customer: tiers, complaints, churn risk, CLV and the recommended next action.
+
+    Inputs are validated against the data contracts; feedback texts without sentiment are
+    classified (cached by text hash); features are built as of --as-of; the registered
+    champion churn and CLV models are applied; the action policy assigns one action per
+    customer. The run is recorded in MLflow (experiment custsat-scoring).
+    """
+    from rich.console import Console
+
+    from custsat.serving.score import resolve_input_paths
+
+    console = Console(stderr=True)
+    if input_dir is None and customers is None and transactions is None:
+        input_dir = DEFAULT_INPUT_DIR
+    try:
+        paths = resolve_input_paths(
+            input_dir=input_dir, customers=customers, transactions=transactions, feedback=feedback,
+            contracts=contracts,
+        )
+        result = _run(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of, policy=policy,
+                      engine=engine, chunk_size=chunk_size, language=language, text_cache=text_cache,
+                      unknown_customers=unknown_customers, progress=progress)
+    except _user_errors() as error:
+        from rich.markup import escape
+
+        console.print("[red]error:[/red] " + escape(str(error)))
+        raise typer.Exit(code=1) from None
+    _print_summary(console, result, out, report)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by inputs, models or settings: shown as one clear message, no traceback."""
+    from custsat.data.contracts import ContractError
+    from custsat.data.io import InputFileError
+    from custsat.serving.models import SchemaMismatchError
+    from custsat.serving.policy import PolicyError
+    from custsat.serving.score import ScoringInputError
+    from custsat.tracking import ModelNotFoundError
+
+    return (ContractError, InputFileError, SchemaMismatchError, PolicyError, ScoringInputError, ModelNotFoundError)
+
+
+def _run(paths, **kwargs):
+    from custsat.serving.score import score_files
+
+    return score_files(paths, **kwargs)
+
+
+def _print_summary(console, result, out, report) -> None:
+    meta = result.metadata
+    counts = result.scored["action_id"].value_counts()
+    console.print(
+        f"[green]scored[/green] {len(result.scored):,} customers as of {meta['as_of'][:10]} -> {out}"
+        + (f" (report: {report})" if report else "")
+    )
+    console.print("actions: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+    console.print(
+        "models: " + ", ".join(f"{k.replace('_model_version', '')}={v}" for k, v in meta["model_versions"].items())
+        + f"; scoring_run_id={meta['scoring_run_id']}; MLflow run {result.mlflow_run_id}"
+    )
+    if meta.get("drifted_features"):
+        console.print(
+            f"[yellow]warning[/yellow]: feature drift (PSI > 0.2) vs. the churn model's training data: "
+            f"{', '.join(meta['drifted_features'])}"
+        )
+    elif not meta.get("drift_reference"):
+        console.print("[yellow]note[/yellow]: the churn model carries no feature reference; drift not checked")

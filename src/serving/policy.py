@@ -1,0 +1,378 @@
+"""Next-best-action policy as data: load, validate and apply.
+
+A policy (YAML, see ``resources/policy/default_policy.yaml``) is an ordered list of rules,
+each ``{id, en, zh, when, reason_en, reason_zh}``, plus a ``default`` action. Rules are tried
+in order; the first whose condition holds assigns the action, so every customer gets
+exactly one action with its reason and ``priority`` (1 = first rule; the default comes
+last).
+
+Conditions are a tiny, safe language (no ``eval``): a leaf tests one column
+(``{column: churn_probability, gte: 0.5}``; operators ``eq ne in not_in gt gte lt lte
+is_null``), and ``all`` / ``any`` / ``not`` combine them. Missing values never pass a
+comparison (SQL semantics); ``is_null`` tests for them. Reasons are templates filled from
+the customer's row: ``{column}`` or ``{column:<format spec>}``, where the spec may only
+use the characters of numeric formats (``.0%``, ``,.0f``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from custsat.config import RESOURCES_DIR
+
+DEFAULT_POLICY_PATH = RESOURCES_DIR / "policy" / "default_policy.yaml"
+
+COMPARATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "is_null")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([0-9.,%+\- fdeg]*))?\}")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Extra template fields filled by the policy itself (not columns of the scored table).
+TEMPLATE_FIELDS = ("team_en", "team_zh")
+
+
+class PolicyError(ValueError):
+    """A policy file that is not valid, or that names columns the scored table lacks."""
+
+
+class Condition(BaseModel):
+    """One node of a rule condition: a column test, or ``all`` / ``any`` / ``not``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    column: str | None = None
+    eq: Any = None
+    ne: Any = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    not_in: list[Any] | None = None
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    is_null: bool | None = None
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Condition:
+        combos = [k for k in ("all", "any", "not_") if getattr(self, k) is not None]
+        tests = [k for k in COMPARATORS if getattr(self, "in_" if k == "in" else k) is not None]
+        if self.column is None:
+            if tests:
+                raise ValueError(f"operator(s) {tests} need a 'column'")
+            if len(combos) != 1:
+                raise ValueError(
+                    "a condition must be either {column: NAME, <operator>: VALUE} or exactly one of "
+                    f"all/any/not; got {len(combos)} combinators"
+                )
+            for key in ("all", "any"):
+                if getattr(self, key) == []:
+                    raise ValueError(f"'{key}' needs at least one condition")
+        else:
+            if combos:
+                raise ValueError(f"a column test cannot also have {[c.rstrip('_') for c in combos]}")
+            if not tests:
+                raise ValueError(
+                    f"column '{self.column}' has no operator; use one of {', '.join(COMPARATORS)}"
+                )
+        return self
+
+    def columns(self) -> set[str]:
+        """Every column this condition reads."""
+        if self.column is not None:
+            return {self.column}
+        out: set[str] = set()
+        for child in (self.all or []) + (self.any or []) + ([self.not_] if self.not_ else []):
+            out |= child.columns()
+        return out
+
+    def evaluate(self, frame: pd.DataFrame) -> np.ndarray:
+        """Boolean mask over ``frame``'s rows (missing values never pass a comparison)."""
+        if self.all is not None:
+            mask = np.ones(len(frame), dtype=bool)
+            for child in self.all:
+                mask &= child.evaluate(frame)
+            return mask
+        if self.any is not None:
+            mask = np.zeros(len(frame), dtype=bool)
+            for child in self.any:
+                mask |= child.evaluate(frame)
+            return mask
+        if self.not_ is not None:
+            return ~self.not_.evaluate(frame)
+        values = frame[self.column]
+        present = values.notna().to_numpy()
+        mask = np.ones(len(frame), dtype=bool)
+        if self.is_null is not None:
+            mask &= (~present) if self.is_null else present
+        for op in ("eq", "ne"):
+            target = getattr(self, op)
+            if target is not None:
+                hit = _equal(values, target)
+                mask &= present & (hit if op == "eq" else ~hit)
+        if self.in_ is not None:
+            mask &= present & _isin(values, self.in_)
+        if self.not_in is not None:
+            mask &= present & ~_isin(values, self.not_in)
+        for op, fn in (("gt", np.greater), ("gte", np.greater_equal), ("lt", np.less), ("lte", np.less_equal)):
+            bound = getattr(self, op)
+            if bound is not None:
+                numeric = _numeric(values, self.column)
+                with np.errstate(invalid="ignore"):
+                    mask &= present & fn(numeric, bound)
+        return mask
+
+
+def _numeric(values: pd.Series, column: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = converted.isna() & values.notna()
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise PolicyError(
+            f"policy compares column '{column}' with a number, but it holds text (e.g. {example!r})"
+        )
+    return converted.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    return str(value)
+
+
+def _equal(values: pd.Series, target: Any) -> np.ndarray:
+    return _isin(values, [target])
+
+
+def _isin(values: pd.Series, targets: Iterable[Any]) -> np.ndarray:
+    targets = list(targets)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = [float(t) for t in targets if isinstance(t, (int, float)) and not isinstance(t, bool)]
+        return values.isin(numbers).to_numpy()
+    as_text = values.astype("string")
+    return as_text.isin([str(_normalise(t)) for t in targets]).fillna(False).to_numpy(dtype=bool)
+
+
+class Action(BaseModel):
+    """An action with readable names and reason templates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    en: str
+    zh: str
+    reason_en: str
+    reason_zh: str
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"action id {value!r} must be lower-case letters, digits and '_'")
+        return value
+
+    @field_validator("en", "zh", "reason_en", "reason_zh")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("reason_en", "reason_zh")
+    @classmethod
+    def _valid_template(cls, value: str) -> str:
+        stripped = _PLACEHOLDER.sub("", value)
+        if "{" in stripped or "}" in stripped:
+            raise ValueError(
+                f"reason template {value!r} has a malformed placeholder; use {{column}} or "
+                "{column:.0%} (numeric formats only)"
+            )
+        return value
+
+    def template_columns(self) -> set[str]:
+        names = {m.group(1) for t in (self.reason_en, self.reason_zh) for m in _PLACEHOLDER.finditer(t)}
+        return names - set(TEMPLATE_FIELDS)
+
+
+class Rule(Action):
+    """An action with the condition that triggers it."""
+
+    when: Condition
+
+
+class Team(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    en: str
+    zh: str
+
+
+class Policy(BaseModel):
+    """An ordered set of rules plus a default action (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    recent_days: int = Field(default=30, ge=1, description="Window (days before as_of) of the recent-feedback signals.")
+    rules: list[Rule] = Field(min_length=1)
+    default: Action
+    topic_teams: dict[str, Team] = Field(default_factory=dict)
+    default_team: Team
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Policy:
+        ids = [r.id for r in self.rules] + [self.default.id]
+        dups = sorted({i for i in ids if ids.count(i) > 1})
+        if dups:
+            raise ValueError(f"action ids must be unique; duplicated: {dups}")
+        return self
+
+    @property
+    def actions(self) -> list[Action]:
+        """Every action in priority order (rules, then the default)."""
+        return [*self.rules, self.default]
+
+    def required_columns(self) -> set[str]:
+        cols: set[str] = set()
+        for rule in self.rules:
+            cols |= rule.when.columns()
+        for action in self.actions:
+            cols |= action.template_columns()
+        return cols
+
+    def team_for(self, topic: Any) -> Team:
+        if topic is None or (isinstance(topic, float) and np.isnan(topic)):
+            return self.default_team
+        return self.topic_teams.get(str(topic), self.default_team)
+
+
+def _format_errors(error: ValidationError, source: str, data: Any = None) -> str:
+    lines = [f"invalid action policy {source}:"]
+    for item in error.errors():
+        loc = list(item["loc"])
+        where = ".".join(str(p) for p in loc) or "<top level>"
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and isinstance(data, dict):
+            try:
+                rule_id = data["rules"][loc[1]].get("id")
+            except (AttributeError, IndexError, KeyError, TypeError):
+                rule_id = None
+            if rule_id:
+                where += f" (rule '{rule_id}')"
+        lines.append(f"  - at {where}: {item['msg']}")
+    lines.append("See the comments at the top of src/resources/policy/default_policy.yaml for the format.")
+    return "\n".join(lines)
+
+
+def parse_policy(data: Any, *, source: str = "<dict>") -> Policy:
+    """Validate a policy given as parsed YAML; raise :class:`PolicyError` with every problem."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"invalid action policy {source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as error:
+        raise PolicyError(_format_errors(error, source, data)) from None
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Read and validate a policy YAML file (default: the packaged default policy)."""
+    path = Path(path) if path else DEFAULT_POLICY_PATH
+    if not path.exists():
+        raise PolicyError(f"action policy file {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise PolicyError(f"invalid action policy {path}: not valid YAML ({error})") from None
+    return parse_policy(data, source=str(path))
+
+
+def _fill(template: str, row: dict[str, Any]) -> str:
+    def repl(match: re.Match) -> str:
+        name, spec = match.group(1), match.group(2)
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            return "n/a"
+        if isinstance(value, (np.integer,)):
+            value = int(value)
+        elif isinstance(value, np.floating):
+            value = float(value)
+        if isinstance(value, float) and value.is_integer() and not spec:
+            value = int(value)
+        if spec:
+            try:
+                return format(value, spec)
+            except (ValueError, TypeError):
+                return str(value)
+        return str(value)
+
+    return _PLACEHOLDER.sub(repl, template)
+
+
+def check_columns(policy: Policy, columns: Iterable[str]) -> None:
+    """Refuse a policy that reads columns the scored table does not have."""
+    available = set(columns)
+    missing = sorted(policy.required_columns() - available)
+    if missing:
+        users = {
+            c: [a.id for a in policy.actions if c in a.template_columns() or (isinstance(a, Rule) and c in a.when.columns())]
+            for c in missing
+        }
+        raise PolicyError(
+            "action policy uses column(s) the scored table does not have: "
+            + "; ".join(f"'{c}' (in {', '.join(users[c])})" for c in missing)
+            + f". Available columns: {', '.join(sorted(available))}"
+        )
+
+
+def assign_actions(frame: pd.DataFrame, policy: Policy, *, language: str = "both") -> pd.DataFrame:
+    """Return ``frame``'s index with action_id, recommended_action, action_reason, priority.
+
+    ``language``: ``"en"``, ``"zh"`` or ``"both"`` (``"中文 / English"``) for the readable
+    name and reason. Exactly one action per row: the first matching rule, else the default.
+    """
+    if language not in ("en", "zh", "both"):
+        raise ValueError(f"language must be 'en', 'zh' or 'both', got {language!r}")
+    check_columns(policy, frame.columns)
+    n = len(frame)
+    chosen = np.full(n, len(policy.rules), dtype=np.int64)  # default index
+    unassigned = np.ones(n, dtype=bool)
+    for i, rule in enumerate(policy.rules):
+        hit = rule.when.evaluate(frame) & unassigned
+        chosen[hit] = i
+        unassigned &= ~hit
+    actions = policy.actions
+    template_cols = sorted(policy.required_columns() & set(frame.columns) | {"top_negative_topic"} & set(frame.columns))
+    records = frame[template_cols].to_dict("records") if template_cols else [{} for _ in range(n)]
+    names, reasons = [], []
+    for idx, row in zip(chosen, records, strict=True):
+        action = actions[idx]
+        team = policy.team_for(row.get("top_negative_topic"))
+        row = {**row, "team_en": team.en, "team_zh": team.zh}
+        en, zh = _fill(action.reason_en, row), _fill(action.reason_zh, row)
+        if language == "en":
+            names.append(action.en)
+            reasons.append(en)
+        elif language == "zh":
+            names.append(action.zh)
+            reasons.append(zh)
+        else:
+            names.append(f"{action.zh} / {action.en}")
+            reasons.append(f"{zh} / {en}")
+    return pd.DataFrame(
+        {
+            "action_id": [actions[i].id for i in chosen],
+            "recommended_action": names,
+            "action_reason": reasons,
+            "priority": (chosen + 1).astype("int64"),
+        },
+        index=frame.index,
+    )

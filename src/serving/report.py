@@ -1,0 +1,463 @@
+"""Self-contained HTML report of a scoring: one file, no external assets, works offline.
+
+Charts are matplotlib (Agg) figures embedded as inline SVG; tables are plain HTML; the
+only CSS is inline. Sections: key figures, drift warnings, tier distributions, churn risk
+by segment, CLV distribution and value at risk (sum of CLV x churn probability), complaint
+topics by sentiment and by month, NPS and CSAT, recommended actions, example complaints
+(PII masked with :func:`custsat.privacy.mask_pii`). No timestamps are written, so equal
+inputs give an equal report.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from custsat.data.io import atomic_write_path
+
+TIER_ORDER = {
+    "value_tier": ["high", "medium", "low"],
+    "churn_risk_tier": ["high", "medium", "low"],
+    "clv_tier": ["high", "medium", "low"],
+    "satisfaction_tier": ["high", "medium", "low"],
+    "lifecycle_stage": ["prospect", "new", "one_time", "repeat", "loyal", "lapsed"],
+}
+COLOURS = {"high": "#c0504d", "medium": "#f3b53f", "low": "#70ad47"}
+GOOD_HIGH = {"value_tier", "clv_tier", "satisfaction_tier"}
+SENTIMENT_COLOURS = {"negative": "#c0504d", "neutral": "#a5a5a5", "positive": "#70ad47"}
+MAX_EXAMPLES = 5
+EXAMPLE_CHARS = 200
+
+CSS = """
+body{font-family:-apple-system,"Segoe UI","Noto Sans CJK SC","Microsoft YaHei",Arial,sans-serif;margin:24px auto;max-width:1180px;color:#222}
+h1{font-size:24px;margin-bottom:4px} h2{font-size:19px;border-bottom:2px solid #1f4e78;padding-bottom:4px;margin-top:32px}
+.meta{color:#555;font-size:13px} .cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
+.card{background:#f4f7fb;border:1px solid #d9e2ef;border-radius:6px;padding:10px 14px;min-width:150px}
+.card .v{font-size:22px;font-weight:600} .card .k{font-size:12px;color:#555}
+table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
+th{background:#1f4e78;color:#fff} td.n{text-align:right;font-variant-numeric:tabular-nums}
+.warn{background:#fff4e5;border-left:4px solid #f39c12;padding:8px 12px;margin:12px 0}
+.ok{background:#eef8ee;border-left:4px solid #70ad47;padding:8px 12px;margin:12px 0}
+.chart svg{max-width:100%;height:auto} .grid{display:flex;flex-wrap:wrap;gap:16px}
+.example{background:#fafafa;border:1px solid #eee;padding:6px 10px;margin:6px 0;font-size:13px}
+"""
+
+
+# --------------------------------------------------------------------------- helpers
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _num(value: Any, fmt: str = ",.0f") -> str:
+    try:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "n/a"
+        return format(value, fmt)
+    except (TypeError, ValueError):
+        return _e(value)
+
+
+def _table(frame: pd.DataFrame, *, formats: Mapping[str, str] | None = None, section: str = "") -> str:
+    formats = formats or {}
+    head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
+    rows = []
+    for record in frame.itertuples(index=False, name=None):
+        cells = []
+        for col, value in zip(frame.columns, record, strict=True):
+            if col in formats:
+                cells.append(f'<td class="n">{_num(value, formats[col])}</td>')
+            elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+                cells.append(f'<td class="n">{_num(value, ",.0f" if float(value).is_integer() else ",.3f")}</td>')
+            else:
+                cells.append(f"<td>{_e(value)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    attr = f' data-section="{_e(section)}"' if section else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _svg(fig) -> str:
+    """A matplotlib figure as inline SVG (no XML header, no date, stable ids)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    return f'<div class="chart">{text}</div>'
+
+
+def _figure(width: float = 6.0, height: float = 3.2, ncols: int = 1):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "custsat", "svg.fonttype": "none", "font.size": 9})
+    return plt.subplots(1, ncols, figsize=(width, height))
+
+
+def _ordered_counts(series: pd.Series, order: Sequence[str] | None = None) -> pd.Series:
+    counts = series.astype(object).where(series.notna(), "missing").value_counts()
+    keys = [k for k in (order or []) if k in counts.index] + sorted(k for k in counts.index if k not in (order or []))
+    return counts.reindex(keys)
+
+
+def _ascii_label(text: Any) -> str:
+    """Chart labels stay ASCII (the browser renders SVG text; CJK stays in the HTML tables)."""
+    return re.sub(r"[^\x20-\x7e]", "?", str(text))
+
+
+# --------------------------------------------------------------------------- sections
+def _cards(scored: pd.DataFrame, feedback: pd.DataFrame | None) -> str:
+    clv = scored["clv"].fillna(0) if "clv" in scored else pd.Series(0.0, index=scored.index)
+    churn = scored["churn_probability"].fillna(0) if "churn_probability" in scored else pd.Series(0.0, index=scored.index)
+    items = [
+        ("customers scored", f"{len(scored):,}"),
+        ("total CLV", _num(clv.sum())),
+        ("value at risk (Σ CLV × churn)", _num(float((clv * churn).sum()))),
+        ("mean churn probability", _num(float(churn.mean()) if len(churn) else np.nan, ".1%")),
+        ("high churn risk", f"{int((scored.get('churn_risk_tier') == 'high').sum()):,}"),
+        ("open complaints", f"{int(scored['complaints_open'].fillna(0).sum()) if 'complaints_open' in scored else 0:,}"),
+    ]
+    nps = nps_score(scored)
+    if nps is not None:
+        items.append(("NPS (last answer per customer)", f"{nps:+.0f}"))
+    cards = "".join(f'<div class="card"><div class="v">{v}</div><div class="k">{_e(k)}</div></div>' for k, v in items)
+    return f'<div class="cards" id="key-figures">{cards}</div>'
+
+
+def nps_score(scored: pd.DataFrame) -> float | None:
+    """NPS = % promoters - % detractors over customers with an NPS answer (last answer each)."""
+    if "nps_category" not in scored:
+        return None
+    cats = scored["nps_category"].dropna()
+    if not len(cats):
+        return None
+    return float(100.0 * ((cats == "promoter").mean() - (cats == "detractor").mean()))
+
+
+def _drift_section(drift: pd.DataFrame | None, has_reference: bool) -> str:
+    if drift is None:
+        note = (
+            "The churn model carries no training-time feature reference, so drift was not checked."
+            if not has_reference else "No drift table."
+        )
+        return f'<h2 id="drift">Feature drift</h2><div class="warn">{_e(note)}</div>'
+    drifted = drift[drift["drifted"]]
+    if len(drifted):
+        box = (
+            f'<div class="warn"><b>Warning:</b> {len(drifted)} feature(s) drifted from the churn model\'s '
+            f"training data (PSI &gt; 0.2): {_e(', '.join(drifted['feature']))}. Check the inputs, or retrain "
+            "(<code>make train</code>) before trusting the churn scores.</div>"
+        )
+    else:
+        box = '<div class="ok">No feature drifted from the churn model\'s training data (all PSI ≤ 0.2).</div>'
+    top = drift.head(10)[["feature", "psi", "note"]]
+    return f'<h2 id="drift">Feature drift (PSI vs. training)</h2>{box}{_table(top, formats={"psi": ".3f"}, section="drift")}'
+
+
+def _tiers_section(scored: pd.DataFrame) -> str:
+    cols = [c for c in TIER_ORDER if c in scored]
+    if not cols:
+        return ""
+    fig, axes = _figure(2.3 * len(cols), 2.6, ncols=len(cols))
+    axes = np.atleast_1d(axes)
+    rows = []
+    for ax, col in zip(axes, cols, strict=True):
+        counts = _ordered_counts(scored[col], TIER_ORDER[col])
+        colours = []
+        for key in counts.index:
+            if key == "missing":
+                colours.append("#a5a5a5")
+            elif col in GOOD_HIGH:
+                colours.append({"high": COLOURS["low"], "low": COLOURS["high"]}.get(key, COLOURS["medium"]))
+            elif col == "churn_risk_tier":
+                colours.append(COLOURS.get(key, "#4472c4"))
+            else:
+                colours.append("#4472c4")
+        ax.bar([_ascii_label(k) for k in counts.index], counts.to_numpy(), color=colours)
+        ax.set_title(col, fontsize=9)
+        ax.tick_params(axis="x", rotation=45, labelsize=7)
+        for key, value in counts.items():
+            rows.append((col, key, int(value), float(value) / max(len(scored), 1)))
+    fig.tight_layout()
+    table = pd.DataFrame(rows, columns=["tier", "value", "customers", "share"])
+    return (
+        f'<h2 id="tiers">Tier distributions</h2>{_svg(fig)}'
+        f'{_table(table, formats={"share": ".1%"}, section="tiers")}'
+    )
+
+
+def _churn_by_segment(scored: pd.DataFrame) -> str:
+    if "churn_probability" not in scored or "rfm_segment" not in scored:
+        return ""
+    frame = scored.assign(
+        segment=scored["rfm_segment"].fillna("(no purchases)"),
+        at_risk=scored["clv"].fillna(0) * scored["churn_probability"].fillna(0) if "clv" in scored else 0.0,
+        high=(scored.get("churn_risk_tier") == "high").astype(int),
+    )
+    table = (
+        frame.groupby("segment", sort=True)
+        .agg(customers=("customer_id", "size"), mean_churn_probability=("churn_probability", "mean"),
+             high_risk=("high", "sum"), value_at_risk=("at_risk", "sum"))
+        .sort_values(["mean_churn_probability", "customers"], ascending=[False, False])
+        .reset_index()
+    )
+    fig, ax = _figure(6.5, 0.3 * len(table) + 1.0)
+    ax.barh([_ascii_label(s) for s in table["segment"]][::-1], table["mean_churn_probability"].to_numpy()[::-1], color="#c0504d")
+    ax.set_xlabel("mean churn probability")
+    ax.set_xlim(0, 1)
+    return (
+        f'<h2 id="churn-by-segment">Churn risk by RFM segment</h2>{_svg(fig)}'
+        + _table(table, formats={"mean_churn_probability": ".1%", "value_at_risk": ",.0f"}, section="churn-by-segment")
+    )
+
+
+def _clv_section(scored: pd.DataFrame) -> str:
+    if "clv" not in scored:
+        return ""
+    clv = scored["clv"].dropna().astype(float)
+    fig, ax = _figure(6.5, 3.0)
+    if len(clv):
+        upper = float(np.quantile(clv, 0.99)) if len(clv) > 10 else float(clv.max())
+        ax.hist(clv.clip(upper=upper), bins=40, color="#4472c4")
+    ax.set_xlabel("CLV (clipped at the 99th percentile)")
+    ax.set_ylabel("customers")
+    churn = scored["churn_probability"].fillna(0) if "churn_probability" in scored else 0.0
+    frame = scored.assign(at_risk=scored["clv"].fillna(0) * churn)
+    by = "value_tier" if "value_tier" in scored else "clv_tier"
+    table = (
+        frame.assign(group=frame[by].fillna("missing"))
+        .groupby("group", sort=False)
+        .agg(customers=("customer_id", "size"), clv_total=("clv", "sum"), clv_median=("clv", "median"),
+             value_at_risk=("at_risk", "sum"))
+        .reindex([k for k in TIER_ORDER.get(by, []) + ["missing"] if k in set(frame[by].fillna("missing"))])
+        .reset_index()
+        .rename(columns={"group": by})
+    )
+    total_risk = float(frame["at_risk"].sum())
+    quantiles = clv.quantile([0.1, 0.5, 0.9]) if len(clv) else pd.Series([np.nan] * 3, index=[0.1, 0.5, 0.9])
+    summary = (
+        f"<p>CLV median {_num(quantiles[0.5])}, 10th–90th percentile {_num(quantiles[0.1])}–{_num(quantiles[0.9])}. "
+        f"<b>Value at risk</b> (Σ CLV × churn probability): <span id=\"value-at-risk\">{_num(total_risk)}</span>.</p>"
+    )
+    return (
+        f'<h2 id="clv">CLV distribution and value at risk</h2>{summary}{_svg(fig)}'
+        + _table(table, formats={"clv_total": ",.0f", "clv_median": ",.0f", "value_at_risk": ",.0f"}, section="clv")
+    )
+
+
+def _topic_frame(feedback: pd.DataFrame | None, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    if feedback is None or "topics" not in feedback or not len(feedback):
+        return pd.DataFrame(columns=["topic", "sentiment", "month"])
+    fb = feedback
+    if as_of is not None:
+        fb = fb[fb["timestamp"] < as_of]
+    fb = fb.dropna(subset=["topics"])
+    sentiment = fb["sentiment"].fillna("unlabelled") if "sentiment" in fb else pd.Series("unlabelled", index=fb.index)
+    frame = pd.DataFrame(
+        {"topic": fb["topics"].astype(str).str.replace(" ", "").str.split(";"), "sentiment": sentiment,
+         "month": fb["timestamp"].dt.to_period("M").astype(str)}
+    ).explode("topic")
+    return frame[frame["topic"].astype(str) != ""]
+
+
+def _topics_section(feedback: pd.DataFrame | None, as_of: pd.Timestamp | None, topic_names: Mapping[str, str]) -> str:
+    frame = _topic_frame(feedback, as_of)
+    if not len(frame):
+        return '<h2 id="topics">Complaint topics</h2><p>No feedback topics to show.</p>'
+    by_sent = pd.crosstab(frame["topic"], frame["sentiment"])
+    for col in ("negative", "neutral", "positive"):
+        if col not in by_sent:
+            by_sent[col] = 0
+    by_sent = by_sent.sort_values(["negative", "neutral"], ascending=False)
+    fig, ax = _figure(6.5, 0.32 * len(by_sent) + 1.0)
+    left = np.zeros(len(by_sent))
+    labels = [_ascii_label(t) for t in by_sent.index][::-1]
+    for sent in ("negative", "neutral", "positive"):
+        values = by_sent[sent].to_numpy()[::-1]
+        ax.barh(labels, values, left=left, color=SENTIMENT_COLOURS[sent], label=sent)
+        left = left + values
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlabel("feedback mentions")
+    sent_table = by_sent[["negative", "neutral", "positive"]].reset_index()
+    sent_table.insert(1, "name", [topic_names.get(t, "") for t in sent_table["topic"]])
+    sent_table["negative_share"] = sent_table["negative"] / sent_table[["negative", "neutral", "positive"]].sum(axis=1).clip(lower=1)
+
+    negative = frame[frame["sentiment"] == "negative"]
+    months = sorted(frame["month"].unique())[-12:]
+    trend = pd.crosstab(negative["topic"], negative["month"]).reindex(columns=months, fill_value=0)
+    trend_html = ""
+    if len(trend):
+        top = trend.sum(axis=1).sort_values(ascending=False).head(5).index
+        fig2, ax2 = _figure(6.5, 3.0)
+        for topic in top:
+            ax2.plot(months, trend.loc[topic].to_numpy(), marker="o", label=_ascii_label(topic))
+        ax2.set_ylabel("negative mentions per month")
+        ax2.tick_params(axis="x", rotation=45, labelsize=7)
+        ax2.legend(fontsize=7)
+        last3, prev3 = months[-3:], months[-6:-3]
+        change = pd.DataFrame({
+            "topic": trend.index,
+            "last_3_months": trend[last3].sum(axis=1).to_numpy() if last3 else 0,
+            "previous_3_months": trend[prev3].sum(axis=1).to_numpy() if prev3 else 0,
+        })
+        change["change"] = change["last_3_months"] - change["previous_3_months"]
+        change = change.sort_values(["last_3_months", "topic"], ascending=[False, True])
+        trend_html = (
+            "<h3>Negative mentions by month (top 5 topics)</h3>" + _svg(fig2)
+            + _table(change, section="topic-trend")
+        )
+    return (
+        '<h2 id="topics">Complaint topics</h2><h3>By sentiment</h3>' + _svg(fig)
+        + _table(sent_table, formats={"negative_share": ".0%"}, section="topics") + trend_html
+    )
+
+
+def _nps_csat_section(scored: pd.DataFrame, feedback: pd.DataFrame | None, as_of: pd.Timestamp | None) -> str:
+    parts = ['<h2 id="nps-csat">NPS and CSAT</h2>']
+    nps = nps_score(scored)
+    if nps is not None:
+        counts = _ordered_counts(scored["nps_category"].dropna(), ["promoter", "passive", "detractor"])
+        table = pd.DataFrame({"nps_category": counts.index, "customers": counts.to_numpy()})
+        table["share"] = table["customers"] / max(int(table["customers"].sum()), 1)
+        parts.append(f'<p>NPS over customers\' latest answers: <b id="nps">{nps:+.1f}</b> '
+                     f"({int(table['customers'].sum()):,} respondents).</p>")
+        parts.append(_table(table, formats={"share": ".1%"}, section="nps"))
+    else:
+        parts.append("<p>No NPS answers in the feedback.</p>")
+    fb = feedback
+    if fb is not None and as_of is not None and len(fb):
+        fb = fb[fb["timestamp"] < as_of]
+    if fb is not None and "rating" in fb and fb["rating"].notna().any():
+        ratings = fb["rating"].dropna().round().astype(int)
+        counts = ratings.value_counts().reindex(range(1, 6), fill_value=0)
+        csat = float((ratings >= 4).mean())
+        fig, ax = _figure(4.5, 2.6)
+        ax.bar([str(i) for i in counts.index], counts.to_numpy(), color=["#c0504d", "#e07b39", "#f3b53f", "#9bbb59", "#70ad47"])
+        ax.set_xlabel("CSAT rating")
+        ax.set_ylabel("answers")
+        parts.append(f'<p>CSAT (share of ratings 4–5): <b id="csat">{csat:.1%}</b> of {len(ratings):,} ratings; '
+                     f"mean rating {ratings.mean():.2f}.</p>{_svg(fig)}")
+        if "satisfaction_tier" in scored:
+            parts.append(_table(
+                pd.DataFrame({"rating": counts.index, "answers": counts.to_numpy()}), section="csat"))
+    else:
+        parts.append("<p>No CSAT ratings in the feedback.</p>")
+    return "".join(parts)
+
+
+def _actions_section(scored: pd.DataFrame, actions_meta: Mapping[str, Mapping[str, Any]]) -> str:
+    if "action_id" not in scored:
+        return ""
+    churn = scored["churn_probability"].fillna(0) if "churn_probability" in scored else 0.0
+    frame = scored.assign(at_risk=scored["clv"].fillna(0) * churn if "clv" in scored else 0.0)
+    counts = frame.groupby("action_id").agg(customers=("customer_id", "size"), value_at_risk=("at_risk", "sum"))
+    order = sorted(actions_meta, key=lambda a: actions_meta[a]["priority"]) if actions_meta else sorted(counts.index)
+    rows = []
+    for action in order:
+        meta = actions_meta.get(action, {})
+        n = int(counts["customers"].get(action, 0))
+        rows.append((meta.get("priority", ""), action, meta.get("zh", ""), meta.get("en", ""), n,
+                     float(counts["value_at_risk"].get(action, 0.0))))
+    table = pd.DataFrame(rows, columns=["priority", "action", "中文", "English", "customers", "value_at_risk"])
+    fig, ax = _figure(6.5, 0.32 * len(table) + 1.0)
+    ax.barh(table["action"][::-1], table["customers"].to_numpy()[::-1], color="#1f4e78")
+    ax.set_xlabel("customers")
+    return (
+        f'<h2 id="actions">Recommended actions</h2>{_svg(fig)}'
+        + _table(table, formats={"value_at_risk": ",.0f", "customers": ",d"}, section="actions")
+    )
+
+
+def _examples_section(feedback: pd.DataFrame | None, as_of: pd.Timestamp | None) -> str:
+    if feedback is None or "text" not in feedback or "sentiment" not in feedback:
+        return ""
+    from custsat.privacy import mask_pii
+
+    fb = feedback
+    if as_of is not None:
+        fb = fb[fb["timestamp"] < as_of]
+    neg = fb[fb["sentiment"] == "negative"].sort_values(["timestamp", "feedback_id"], ascending=[False, True]).head(MAX_EXAMPLES)
+    if not len(neg):
+        return ""
+    items = []
+    for row in neg.itertuples(index=False):
+        text = mask_pii(str(row.text))
+        if len(text) > EXAMPLE_CHARS:
+            text = text[:EXAMPLE_CHARS] + "…"
+        topics = getattr(row, "topics", "") or ""
+        items.append(
+            f'<div class="example"><b>{_e(pd.Timestamp(row.timestamp).date())}</b> · {_e(row.channel)} · '
+            f"{_e(topics)}<br>{_e(text)}</div>"
+        )
+    return ('<h2 id="examples">Recent complaints (examples, personal data masked)</h2>' + "".join(items))
+
+
+def _topic_names() -> dict[str, str]:
+    try:
+        import yaml
+
+        from custsat.config import get_settings
+
+        data = yaml.safe_load(Path(get_settings().taxonomy_path).read_text(encoding="utf-8"))
+        return {str(t["id"]): f"{t.get('zh', '')} / {t.get('en', '')}" for t in data["topics"]}
+    except Exception:  # noqa: BLE001 - names are decoration
+        return {}
+
+
+# --------------------------------------------------------------------------- public API
+def render_report(
+    scored: pd.DataFrame,
+    *,
+    feedback: pd.DataFrame | None = None,
+    drift: pd.DataFrame | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    title: str = "Customer scoring report",
+) -> str:
+    """The report as one HTML string (inline CSS and SVG only)."""
+    metadata = dict(metadata or {})
+    as_of = pd.Timestamp(metadata["as_of"]) if metadata.get("as_of") else None
+    versions = metadata.get("model_versions", {})
+    version_text = ", ".join(f"{k.replace('_model_version', '')} v{v}" for k, v in versions.items())
+    header = (
+        f"<h1>{_e(title)}</h1><div class=\"meta\">as of <b>{_e(as_of.date() if as_of is not None else 'n/a')}</b> · "
+        f"scoring run <code id=\"run-id\">{_e(metadata.get('scoring_run_id', 'n/a'))}</code> · "
+        f"models: {_e(version_text or 'n/a')}</div>"
+    )
+    body = [
+        header,
+        _cards(scored, feedback),
+        _drift_section(drift, bool(metadata.get("drift_reference"))),
+        _tiers_section(scored),
+        _churn_by_segment(scored),
+        _clv_section(scored),
+        _topics_section(feedback, as_of, _topic_names()),
+        _nps_csat_section(scored, feedback, as_of),
+        _actions_section(scored, metadata.get("policy_actions", {})),
+        _examples_section(feedback, as_of),
+        '<p class="meta">Generated by custsat. Personal data (phones, e-mails, ID and card numbers) is masked in '
+        "every text shown.</p>",
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
+        f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write_report(path: str | Path, scored: pd.DataFrame, **kwargs: Any) -> Path:
+    """Render and write the report atomically (UTF-8)."""
+    path = Path(path)
+    text = render_report(scored, **kwargs)
+    with atomic_write_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,319 @@
+"""End-to-end scoring with small real models trained in a temporary MLflow store.
+
+The churn model is trained with the churn helper's ``train_churn_from_tables``, the CLV
+model with the CLV helper's ``train_and_register`` (small simulation budgets for speed). Feedback texts are labelled by an oracle built from
+the synthetic ground truth (it stands in for the text models, which take minutes to train).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+AS_OF = pd.Timestamp("2026-06-30")
+N_CUSTOMERS = 400
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A temp project with champion churn and CLV models; yields (tables, truth feedback)."""
+    from custsat.config import get_settings
+
+    root = tmp_path_factory.mktemp("serving_project")
+    mp = pytest.MonkeyPatch()
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mp.setenv("CUSTSAT_PROJECT_DIR", str(root))
+    get_settings.cache_clear()
+    try:
+        from custsat.data.synth import generate_crm
+
+        crm = generate_crm(N_CUSTOMERS, seed=11, as_of=AS_OF)
+        tables = dict(crm.tables)
+        truth = crm.truth["feedback"].set_index("feedback_id")
+        labelled = dict(tables)
+        lab = truth.loc[tables["feedback"]["feedback_id"]]
+        labelled["feedback"] = tables["feedback"].assign(
+            sentiment=lab["sentiment"].to_numpy(), topics=lab["topics"].to_numpy(),
+            sentiment_score=lab["latent_score"].clip(-1, 1).to_numpy(),
+        )
+        from custsat.models.churn import train_churn_from_tables
+
+        train_churn_from_tables(labelled, n_trials=0, model_params={"n_estimators": 300, "early_stopping_rounds": 30})
+        _train_clv(tables, root / "crm")
+        yield {"root": root, "tables": tables, "truth": truth}
+    finally:
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+        mp.undo()
+        get_settings.cache_clear()
+
+
+@pytest.fixture
+def project(store, monkeypatch):
+    from custsat.config import get_settings
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("CUSTSAT_PROJECT_DIR", str(store["root"]))
+    get_settings.cache_clear()
+    yield store
+    get_settings.cache_clear()
+
+
+def _train_clv(tables, folder):
+    """Register a CLV champion with the CLV helper's training code (small simulation budget)."""
+    from custsat.models.clv.train import train_and_register
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    train_and_register(folder, as_of=str((AS_OF - pd.Timedelta(days=1)).date()),
+                       em_iterations=5, n_param_draws=5, n_process_draws=5)
+
+
+def oracle_text_models(truth: pd.DataFrame, calls: list | None = None):
+    """Text 'models' that return the synthetic ground truth for each text."""
+    from custsat.serving.score import TextModels
+
+    by_text = {}
+    for row in truth.itertuples():
+        by_text.setdefault(row.text if hasattr(row, "text") else None, row)
+
+    def classify(frame):
+        if calls is not None:
+            calls.append(len(frame))
+        rows = [by_text[t] for t in frame["text"]]
+        score = {"negative": -0.8, "neutral": 0.0, "positive": 0.8}
+        return frame.assign(
+            language=[r.language for r in rows], sentiment=[r.sentiment for r in rows],
+            sentiment_score=[score[r.sentiment] for r in rows], topics=[r.topics for r in rows],
+            urgency=[r.urgency for r in rows],
+        )
+
+    return TextModels(classify=classify, sentiment_version="oracle-1", topic_version="oracle-1")
+
+
+@pytest.fixture
+def text_models(project):
+    truth = project["truth"].copy()
+    fb = project["tables"]["feedback"].set_index("feedback_id")
+    truth["text"] = fb.loc[truth.index.intersection(fb.index), "text"].reindex(truth.index)
+    return oracle_text_models(truth.dropna(subset=["text"]))
+
+
+def test_score_end_to_end(project, text_models, tmp_path):
+    import mlflow
+
+    from custsat.serving.outputs import OUTPUT_COLUMNS
+    from custsat.serving.score import score_tables
+
+    tables = project["tables"]
+    result = score_tables(tables, AS_OF, text_models=text_models, text_cache=tmp_path / "cache.parquet", chunk_size=97)
+    scored = result.scored
+    known = tables["customers"]
+    assert len(scored) == int((known["signup_date"].isna() | (known["signup_date"] < AS_OF)).sum())
+    assert scored["customer_id"].is_unique
+    assert list(scored.columns[: len(OUTPUT_COLUMNS)]) == list(OUTPUT_COLUMNS)
+    assert scored["priority"].is_monotonic_increasing
+    assert scored["recommended_action"].notna().all() and scored["action_reason"].str.len().gt(0).all()
+    assert scored["churn_probability"].between(0, 1).all()
+    assert set(scored["churn_risk_tier"]) <= {"high", "medium", "low"}
+    buyers = scored["lifecycle_stage"] != "prospect"
+    assert scored.loc[buyers, "clv"].notna().all() and scored.loc[~buyers, "clv"].isna().all()
+    assert (scored.loc[buyers, "clv_low"] <= scored.loc[buyers, "clv_high"] + 1e-9).all()
+    assert scored["churn_model_version"].eq("1").all() and scored["clv_model_version"].eq("1").all()
+    assert scored["sentiment_model_version"].eq("oracle-1").all()
+    assert scored["scoring_run_id"].nunique() == 1
+
+    # top_topics, hand-computed for one customer from the feedback complaints before as_of
+    fb = result.feedback
+    fb = fb[(fb["timestamp"] < AS_OF) & (fb["sentiment"] == "negative")]
+    cid = fb["customer_id"].value_counts().index[0]
+    counts = fb.loc[fb["customer_id"] == cid, "topics"].str.split(";").explode()
+    counts = counts[counts != ""].value_counts()
+    expected = "; ".join(f"{t}:{n}" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3])
+    assert scored.set_index("customer_id").loc[cid, "top_topics"] == expected
+
+    # the run is recorded in MLflow with fingerprints, versions, counts and tier distributions
+    run = mlflow.get_run(result.mlflow_run_id)
+    assert run.data.params["churn_model_version"] == "1"
+    assert run.data.params["scoring_run_id"] == result.run_id
+    assert "input_transactions" in run.data.params
+    assert run.data.metrics["customers_scored"] == len(scored)
+    assert run.data.metrics["rows_feedback"] == len(tables["feedback"])
+    n_high = int((scored["churn_risk_tier"] == "high").sum())
+    assert run.data.metrics.get("n_churn_risk_tier_high", 0) == n_high
+    assert sum(v for k, v in run.data.metrics.items() if k.startswith("n_action_id_")) == len(scored)
+
+
+def test_deterministic_outputs(project, text_models, tmp_path):
+    from custsat.serving.outputs import write_scored
+    from custsat.serving.score import score_tables
+
+    digests = []
+    for run in range(2):
+        result = score_tables(project["tables"], AS_OF, text_models=text_models, text_cache=False, log_run=run == 0)
+        csv = write_scored(result.scored, tmp_path / f"r{run}.csv")
+        pq = write_scored(result.scored, tmp_path / f"r{run}.parquet")
+        digests.append((hashlib.sha256(csv.read_bytes()).hexdigest(), hashlib.sha256(pq.read_bytes()).hexdigest(),
+                        result.run_id))
+    assert digests[0] == digests[1]
+    other = score_tables(project["tables"], AS_OF - pd.Timedelta(days=7), text_models=text_models,
+                         text_cache=False, log_run=False)
+    assert other.run_id != digests[0][2], "the run id depends on as_of"
+
+
+def test_text_cache_daily_increment(project, tmp_path):
+    from custsat.serving.score import score_tables
+
+    truth = project["truth"].copy()
+    fb = project["tables"]["feedback"]
+    truth["text"] = fb.set_index("feedback_id")["text"].reindex(truth.index)
+    calls: list[int] = []
+    models = oracle_text_models(truth.dropna(subset=["text"]), calls)
+    cache = tmp_path / "text_cache.parquet"
+    early = dict(project["tables"], feedback=fb[fb["timestamp"] < AS_OF - pd.Timedelta(days=30)])
+    first = score_tables(early, AS_OF, text_models=models, text_cache=cache, log_run=False)
+    second = score_tables(project["tables"], AS_OF, text_models=models, text_cache=cache, log_run=False)
+    new_texts = set(fb["text"]) - set(early["feedback"]["text"])
+    assert first.metadata["text"]["classified"] == early["feedback"]["text"].nunique()
+    assert second.metadata["text"]["classified"] == len(new_texts) == calls[-1]
+    assert second.metadata["text"]["cache_hits"] == early["feedback"]["text"].nunique()
+
+
+def test_missing_champion_names_model_and_make_train(project, text_models):
+    from mlflow import MlflowClient
+
+    from custsat.serving.score import score_tables
+    from custsat.tracking import ModelNotFoundError, champion_version
+
+    client = MlflowClient()
+    version = champion_version("custsat-clv")
+    client.delete_registered_model_alias("custsat-clv", "champion")
+    try:
+        with pytest.raises(ModelNotFoundError) as info:
+            score_tables(project["tables"], AS_OF, text_models=text_models, text_cache=False, log_run=False)
+    finally:
+        client.set_registered_model_alias("custsat-clv", "champion", version)
+    message = str(info.value)
+    assert "custsat-clv" in message and "make train" in message
+
+
+def test_schema_mismatch_refused(project, text_models, monkeypatch):
+    from custsat.features import build_customer_features
+    from custsat.serving import score as score_mod
+    from custsat.serving.models import SchemaMismatchError, check_schema, load_served
+
+    churn = load_served("custsat-churn")
+    needed = churn.input_names[0]
+
+    def drifted_schema(tables, as_of, **kwargs):
+        features = build_customer_features(tables, as_of, **kwargs)
+        return features.drop(columns=[needed]).assign(loyalty_points=1.0)
+
+    monkeypatch.setattr("custsat.features.build_customer_features", drifted_schema)
+    with pytest.raises(SchemaMismatchError) as info:
+        score_mod.score_tables(project["tables"], AS_OF, text_models=text_models, text_cache=False, log_run=False)
+    message = str(info.value)
+    assert f"Missing column(s) (1): {needed}" in message
+    assert "loyalty_points" in message and "custsat-churn v1" in message and "make train" in message
+
+    frame = pd.DataFrame({name: ["many"] * 3 for name in churn.input_names})
+    with pytest.raises(SchemaMismatchError, match="Wrong type"):
+        check_schema(churn, frame)
+
+
+def test_drift_warning_reaches_metadata(project, text_models, monkeypatch):
+    from custsat.models import drift
+    from custsat.serving.score import score_tables
+
+    reference = {"n_rows": 100, "features": {
+        "recency_days": {"kind": "numeric", "edges": [1e6], "shares": [0.0, 1.0, 0.0]},  # all "above 1e6"
+        "frequency": {"kind": "numeric", "edges": [], "shares": [1.0, 0.0]},
+    }}
+    monkeypatch.setattr(drift, "find_reference", lambda model: reference)
+    result = score_tables(project["tables"], AS_OF, text_models=text_models, text_cache=False, log_run=False)
+    assert result.metadata["drifted_features"] == ["recency_days"]
+    assert result.drift.set_index("feature").loc["frequency", "psi"] < 0.2
+
+
+def test_reference_found_on_logged_pyfunc(project):
+    """A reference stored on the python model survives MLflow logging and loading."""
+    import mlflow
+
+    from custsat import tracking
+    from custsat.models.drift import build_reference, find_reference
+
+    class Model(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    model = Model()
+    model.feature_reference = build_reference(pd.DataFrame({"x": np.arange(50.0)}))
+    with tracking.start_run("test"):
+        uri = tracking.log_pyfunc_model(model)
+    loaded = mlflow.pyfunc.load_model(uri)
+    assert find_reference(loaded) == model.feature_reference
+
+
+def test_cli_score_files(project, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from custsat.serving.cli import score
+
+    tables = project["tables"]
+    truth = project["truth"]
+    lab = truth.loc[tables["feedback"]["feedback_id"]]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tables["customers"].to_csv(folder / "customers.csv", index=False)
+    tables["transactions"].to_parquet(folder / "transactions.parquet", index=False)
+    tables["feedback"].assign(sentiment=lab["sentiment"].to_numpy(), topics=lab["topics"].to_numpy()).to_parquet(
+        folder / "feedback.parquet", index=False)
+    app = typer.Typer()
+    app.command()(score)
+    out, report = tmp_path / "out" / "scored.xlsx", tmp_path / "out" / "report.html"
+    result = CliRunner().invoke(app, ["--input-dir", str(folder), "--as-of", "2026-06-30", "--out", str(out),
+                                      "--report", str(report), "--no-progress"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert out.exists() and report.exists()
+    from openpyxl import load_workbook
+
+    wb = load_workbook(out, read_only=True)
+    assert wb.sheetnames == ["customers", "summary"]
+    html = report.read_text(encoding="utf-8")
+    assert 'id="actions"' in html and "input" in html  # prelabelled feedback: text versions "input"
+
+    bad = CliRunner().invoke(app, ["--input-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 1 and "no customers file" in " ".join(bad.output.split())
+    bad = CliRunner().invoke(app, ["--input-dir", str(folder), "--as-of", "30/13/2026", "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 1 and "is not a date" in " ".join(bad.output.split())
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.spark
+def test_spark_matches_duckdb(project, text_models):
+    pytest.importorskip("pyspark")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from custsat.serving.score import score_tables
+
+    kwargs = dict(text_models=text_models, text_cache=False, log_run=False)
+    duck = score_tables(project["tables"], AS_OF, engine="duckdb", **kwargs).scored.set_index("customer_id").sort_index()
+    spark = score_tables(project["tables"], AS_OF, engine="spark", **kwargs).scored.set_index("customer_id").sort_index()
+    assert list(duck.index) == list(spark.index)
+    exact = ["rfm_segment", "abc_class", "value_tier", "lifecycle_stage", "satisfaction_tier", "nps_category",
+             "complaints_open", "top_topics", "churn_risk_tier", "clv_tier", "action_id", "priority",
+             "scoring_run_id"]
+    pd.testing.assert_frame_equal(duck[exact], spark[exact], check_dtype=False)
+    # reasons print feature values rounded; sums in another order may round the last digit differently
+    drivers = lambda s: s.str.replace(r"=[^ ]+ ", " ", regex=True)  # noqa: E731
+    pd.testing.assert_series_equal(drivers(duck["churn_reasons"]), drivers(spark["churn_reasons"]))
+    for col in ("churn_probability", "sentiment_mean", "clv", "expected_remaining_lifetime_days"):
+        np.testing.assert_allclose(duck[col].to_numpy(float), spark[col].to_numpy(float), rtol=1e-9, atol=1e-9,
+                                   equal_nan=True, err_msg=col)
