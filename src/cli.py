@@ -35,11 +35,15 @@ from custsat.data.synth import synth as _synth  # noqa: E402
 
 from custsat.features.cli import build as _build_features  # noqa: E402
 from custsat.models.churn_cli import train_churn as _train_churn  # noqa: E402
+from custsat.models.clv_cli import evaluate_clv as _evaluate_clv  # noqa: E402
+from custsat.models.clv_cli import train_clv as _train_clv  # noqa: E402
 from custsat.serving.cli import score as _score  # noqa: E402
 
 data_app.command("fetch")(_fetch)
 features_app.command("build")(_build_features)
 train_app.command("churn")(_train_churn)
+train_app.command("clv")(_train_clv)
+evaluate_app.command("clv")(_evaluate_clv)
 app.command("score")(_score)
 data_app.command("synth")(_synth)
 
