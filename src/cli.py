@@ -30,9 +30,7 @@ console = Console(stderr=True)
 
 # Commands that live next to their logic, registered here so `custsat --help` shows them all.
 from custsat.data.fetch_cli import fetch as _fetch  # noqa: E402
-
 from custsat.data.synth import synth as _synth  # noqa: E402
-
 from custsat.features.cli import build as _build_features  # noqa: E402
 from custsat.models.churn_cli import train_churn as _train_churn  # noqa: E402
 from custsat.models.clv_cli import evaluate_clv as _evaluate_clv  # noqa: E402
