@@ -35,6 +35,7 @@ from custsat.features.cli import build as _build_features  # noqa: E402
 from custsat.models.churn_cli import train_churn as _train_churn  # noqa: E402
 from custsat.models.clv_cli import evaluate_clv as _evaluate_clv  # noqa: E402
 from custsat.models.clv_cli import train_clv as _train_clv  # noqa: E402
+from custsat.models.text import cli as _text_cli  # noqa: E402
 from custsat.serving.cli import score as _score  # noqa: E402
 
 data_app.command("fetch")(_fetch)
@@ -43,6 +44,10 @@ train_app.command("churn")(_train_churn)
 train_app.command("clv")(_train_clv)
 evaluate_app.command("clv")(_evaluate_clv)
 app.command("score")(_score)
+models_app.command("prepare")(_text_cli.prepare_cmd)
+feedback_app.command("classify")(_text_cli.classify_cmd)
+train_app.command("sentiment")(_text_cli.train_sentiment_cmd)
+train_app.command("topics")(_text_cli.train_topics_cmd)
 data_app.command("synth")(_synth)
 
 

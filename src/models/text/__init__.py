@@ -1,0 +1,1 @@
+"""Feedback text models: sentiment, topics, urgency and the classify pipeline (Chinese + English)."""
