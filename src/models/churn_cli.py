@@ -54,6 +54,28 @@ def load_demo_tables(
     ), f"generate_crm(n_customers={n_customers}, seed={seed}) (in memory; {folder} not found)"
 
 
+def with_text_labels(tables: dict) -> dict:
+    """Classify the feedback with the registered text champions, when there are any.
+
+    Training must see the same sentiment and topic features that scoring will build;
+    otherwise those features are empty at training time and full at scoring time (train/serve
+    skew, flagged by the drift check). Uses the scoring's text cache, so texts are classified
+    once for both.
+    """
+    from custsat import tracking
+    from custsat.config import get_settings
+    from custsat.serving.score import classify_feedback_cached
+
+    feedback = tables.get("feedback")
+    if feedback is None or tracking.champion_version("custsat-sentiment") is None:
+        typer.echo("no custsat-sentiment champion: training without text-model features")
+        return tables
+    cache = get_settings().processed_dir / "text_cache.parquet"
+    labelled, stats, versions = classify_feedback_cached(feedback, None, cache_path=cache, progress=True)
+    typer.echo(f"feedback classified for training: {stats} {versions}")
+    return {**tables, "feedback": labelled}
+
+
 def _print_summary(result) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -204,6 +226,7 @@ def train_churn(
         else:
             tables, description = load_demo_tables(data_dir, n_customers=n_customers, seed=seed)
             typer.echo(f"CRM data: {description}")
+            tables = with_text_labels(tables)
             result = churn.train_churn_from_tables(
                 tables,
                 as_of or None,
