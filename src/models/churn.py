@@ -1044,7 +1044,9 @@ def train_churn_from_frame(
             model, high_threshold=high_threshold, medium_threshold=medium_threshold
         )
         # Training-time feature distributions travel with the model so scoring can report drift.
-        pyfunc.feature_reference = build_reference(split.train[model.feature_names_])
+        # The latest (validation) snapshot is the reference: features that grow with calendar
+        # time (tenure, recency) would otherwise drift against older snapshots by construction.
+        pyfunc.feature_reference = build_reference(split.valid[model.feature_names_])
         example_out = pyfunc.predict(None, X_sig.head(20))
         signature = infer_signature(
             X_sig,
