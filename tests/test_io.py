@@ -69,3 +69,20 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
 def test_csv_bom_option_writes_excel_friendly_utf8(tmp_path):
     path = write_table(FRAME, tmp_path / "out.csv", csv_bom=True)
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_atomic_write_dir_replaces_the_folder_only_on_success(tmp_path):
+    from custsat.data.io import atomic_write_dir
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write_dir(target) as tmp:
+            (tmp / "new.txt").write_text("half")
+            raise RuntimeError("crash")
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    with atomic_write_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temp folder left behind

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from custsat.data.io import atomic_write_dir
 from custsat.models.text.encoder import (
     encode_texts,
     length_batches,
@@ -340,15 +341,10 @@ class SentimentClassifier:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write encoder, tokenizer, head and calibration to a folder (atomic rename)."""
-        import shutil
-        import tempfile
-
         import torch
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
-        try:
+        with atomic_write_dir(path) as tmp:
             self.net_.encoder.save_pretrained(tmp / "encoder")
             self.tokenizer_.save_pretrained(tmp / "encoder")
             torch.save(self.net_.head.state_dict(), tmp / "head.pt")
@@ -363,13 +359,6 @@ class SentimentClassifier:
                 "train_log": getattr(self, "train_log_", []),
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-            if path.exists():
-                shutil.rmtree(path)
-            tmp.rename(path)
-            path.chmod(0o755)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod

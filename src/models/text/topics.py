@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +45,7 @@ import pandas as pd
 import yaml
 
 from custsat.config import DEFAULT_TAXONOMY
+from custsat.data.io import atomic_write_dir
 
 SEED_EXAMPLES = DEFAULT_TAXONOMY.parent / "seed_examples.yaml"
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -426,9 +425,7 @@ class TopicModel:
         import pickle
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
-        try:
+        with atomic_write_dir(path) as tmp:
             (tmp / "taxonomy.yaml").write_text(yaml.safe_dump(self.tax_.to_dict(), allow_unicode=True, sort_keys=False),
                                                encoding="utf-8")
             state = {k: v for k, v in self.__dict__.items() if k not in ("encoder_", "kw_", "tax_", "taxonomy")}
@@ -439,13 +436,6 @@ class TopicModel:
                 "mode": self.mode, "base_model": self.base_model or "settings.base_text_model", "topics": self.tax_.ids,
                 "threshold": self.threshold, "top1_floor": self.top1_floor,
                 "thresholds": getattr(self, "thresholds_", np.array([])).tolist()}, indent=2))
-            if path.exists():
-                shutil.rmtree(path)
-            tmp.rename(path)
-            path.chmod(0o755)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     @classmethod
