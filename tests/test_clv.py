@@ -240,3 +240,21 @@ def test_each_model_fits_by_name(name):
     if name == "coxph":  # the proportional-hazards check is part of the Cox diagnostics
         ph = est.diagnostics_["ph_test"]
         assert {"test_statistic", "p"} <= set(ph.columns) and "satisfaction" in ph.index
+
+
+def test_interval_tails_fixed_at_fit_so_chunks_agree():
+    tx, features, _ = simulate(n=300, seed=11)
+    calib = tx[tx["timestamp"] <= AS_OF]
+    est = SurvivalCLV(horizon_months=3, em_iterations=2, n_param_draws=4, n_process_draws=10, seed=1)
+    est.fit(calib, AS_OF, features=features)
+    assert all(0 < t < 0.5 for t in est.interval_tails_)
+    full = est.predict(calib, AS_OF, features=features)
+    ids = full.index[:40]
+    part = est.predict(calib[calib["customer_id"].isin(ids)], AS_OF, features=features)
+    # the interval's quantile level is the model's, not the chunk's; the point estimate is per customer
+    assert part.attrs["interval_tail_clv"] == full.attrs["interval_tail_clv"] == est.interval_tails_[1]
+    np.testing.assert_allclose(part["clv"], full.loc[part.index, "clv"], rtol=1e-9)
+    # propagating the survival-parameter uncertainty is still available
+    est.lifetime_uncertainty = True
+    slow = est.predict(calib, AS_OF, features=features)
+    assert (slow["clv_low"] <= slow["clv_high"]).all() and np.isfinite(slow["clv_high"]).all()

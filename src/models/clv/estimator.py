@@ -19,13 +19,18 @@ M = ``horizon_months`` (months of 30.4375 days), 80% (``interval``) prediction i
 realised spend over H (``spend_low``/``spend_high``) and for the realised discounted margin over
 M months (``clv_low``/``clv_high``), and ``clv_tier`` (high/medium/low).
 
-Intervals are by simulation: survival parameters drawn from the asymptotic normal (lifelines'
-``variance_matrix_``), Gamma-Gamma parameters from their observed-information normal, and then
-the purchase process itself (alive state, remaining lifetime, individual λ from its posterior,
-Poisson count, Gamma spends). Spend has an atom at zero, so a central interval over-covers;
-with ``calibrate_intervals=True`` the tail probability is chosen so that the *model-implied*
-coverage (estimated on an independent half of the simulations) equals ``interval``. No observed
-outcome is used for this.
+Intervals are by simulation: Gamma-Gamma parameters drawn from their observed-information
+normal, then the purchase process itself (alive state, remaining lifetime from the fitted
+survival curve, individual λ from its posterior, Poisson count, Gamma spends). Survival-parameter
+uncertainty (lifelines' ``variance_matrix_``) is only propagated with
+``lifetime_uncertainty=True``: it costs one survival evaluation of every customer per parameter
+draw (scoring 20× slower) and, with thousands of training customers, is small next to the
+per-customer process noise. Spend has an atom at zero, so a central interval over-covers; with
+``calibrate_intervals=True`` the tail probability is chosen so that the *model-implied* coverage
+(estimated on an independent half of the simulations) equals ``interval``. The tails are fixed
+at fit time on up to 5,000 training customers (``interval_tails_``), so a customer's interval
+does not depend on which other customers are scored in the same chunk; the draws themselves come
+from one seeded stream per ``predict`` call. No observed outcome is used for any of this.
 """
 
 from __future__ import annotations
@@ -191,6 +196,7 @@ class SurvivalCLV:
         em_max_customers: int | None = 4000,
         n_param_draws: int = 20,
         n_process_draws: int = 20,
+        lifetime_uncertainty: bool = False,
         seed: int | None = None,
     ):
         self.model = model
@@ -210,6 +216,7 @@ class SurvivalCLV:
         self.em_max_customers = em_max_customers
         self.n_param_draws = n_param_draws
         self.n_process_draws = n_process_draws
+        self.lifetime_uncertainty = lifetime_uncertainty
         self.seed = seed
 
     # ------------------------------------------------------------------ checks
@@ -451,13 +458,30 @@ class SurvivalCLV:
         self.spend_model_ = GammaGammaModel().fit(frame["frequency"], frame["monetary_value"])
         self.max_train_age_days_ = float(state["age_T"].max())
         self.n_customers_ = len(frame)
-        point = self._point(frame, X, state, self.horizon_months * DAYS_PER_MONTH)
+        horizon = self.horizon_months * DAYS_PER_MONTH
+        point, paths = self._point(frame, X, state, horizon, return_paths=True)
         lo, hi = self.tier_quantiles
         self.tier_thresholds_ = (
             float(np.quantile(point["clv"], lo)),
             float(np.quantile(point["clv"], hi)),
         )
+        self.interval_tails_ = self._fit_interval_tails(frame, X, state, paths, horizon)
         return self
+
+    def _fit_interval_tails(self, frame, X, state, paths, horizon_days) -> tuple[float, float]:
+        """Tail probabilities of the intervals, fixed at fit time on (a sample of) the training
+        customers, so that a customer's interval does not depend on who else is scored with it."""
+        nominal = (1 - self.interval) / 2
+        if not self.calibrate_intervals:
+            return nominal, nominal
+        rng = np.random.default_rng(self.seed_ + 1)
+        rows = np.arange(len(frame))
+        if len(rows) > self._TAIL_SAMPLE:
+            rows = np.sort(rng.choice(len(rows), self._TAIL_SAMPLE, replace=False))
+        sub_paths = tuple(a[rows] if isinstance(a, np.ndarray) else a for a in paths)
+        spend_s, value_s = self._simulate(frame.iloc[rows], X.iloc[rows], state.iloc[rows], horizon_days, rng,
+                                          sub_paths)
+        return model_implied_tail(spend_s, self.interval), model_implied_tail(value_s, self.interval)
 
     # ------------------------------------------------------------- core
     def _rate_posterior(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -538,13 +562,14 @@ class SurvivalCLV:
             cond = np.where(S_T[:, None] > 0, S[rows, idx] / S_T[:, None], 0.0)
         return p_alive, np.clip(cond, 0.0, 1.0), step
 
-    def _point(self, frame, X, state, horizon_days):
+    def _point(self, frame, X, state, horizon_days, return_paths: bool = False):
         shape, rate_T = self._rate_posterior(frame)
         rate = shape / rate_T
         spend_per_purchase = self.spend_model_.expected_spend_per_purchase(frame["frequency"], frame["monetary_value"])
         clv_days = self.horizon_months * DAYS_PER_MONTH
         h_all = max(horizon_days, clv_days)
         p_alive, cond, step = self._survival_paths(self.lifetime_model_, X, state, shape, h_all)
+        paths = (p_alive, cond, step)
         S = p_alive[:, None] * cond
         n_h = int(round(horizon_days / step))
         rmst = np.trapezoid(S[:, : n_h + 1], dx=step, axis=1)
@@ -552,7 +577,7 @@ class SurvivalCLV:
         spend_month = rate * DAYS_PER_MONTH * spend_per_purchase
         clv = clv_from_survival(S[:, month_idx], spend_month, self.margin, self.discount_rate)
         purchases = rate * rmst
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "p_alive": p_alive,
                 "expected_remaining_lifetime_days": rmst,
@@ -565,25 +590,36 @@ class SurvivalCLV:
             },
             index=frame.index,
         )
+        return (out, paths) if return_paths else out
 
-    def _simulate(self, frame, X, state, horizon_days, rng):
-        """(spend over horizon_days, discounted margin over the CLV horizon): n × draws each."""
+    def _simulate(self, frame, X, state, horizon_days, rng, paths):
+        """(spend over horizon_days, discounted margin over the CLV horizon): n × draws each.
+
+        ``paths`` = (P(alive), conditional survival n × J, grid step) of the fitted lifetime model
+        (from :meth:`_point`). They are reused for every draw unless ``lifetime_uncertainty`` is on,
+        in which case each parameter draw recomputes them (one survival evaluation per draw: about
+        ``n_param_draws`` times slower). Gamma-Gamma parameters are always drawn.
+        """
         clv_days = self.horizon_months * DAYS_PER_MONTH
         h_all = max(horizon_days, clv_days)
-        step = self._grid_step(state, h_all)
+        step = paths[2]
         n_h = int(round(horizon_days / step))
         n_c = int(round(clv_days / step))
         x = frame["frequency"].to_numpy(dtype=float)
         m = frame["monetary_value"].to_numpy(dtype=float)
         r_shape, r_rate = self._rate_posterior(frame)
-        lifetimes = self.lifetime_model_.sample_params(self.n_param_draws, rng)
+        uncertain = getattr(self, "lifetime_uncertainty", False)
+        lifetimes = self.lifetime_model_.sample_params(self.n_param_draws, rng) if uncertain else None
         gg = self.spend_model_.sample_params(self.n_param_draws, rng)
         spends, values = [], []
         log_d = np.log1p(self.discount_rate)
+        p_alive, cond, _ = paths
+        count_above = _row_counter(cond[:, 1:])
         for s in range(self.n_param_draws):
-            model_s = self.lifetime_model_.with_params(lifetimes[s])
-            p_alive, cond, _ = self._survival_paths(model_s, X, state, r_shape, h_all)
-            count_above = _row_counter(cond[:, 1:])
+            if uncertain:
+                model_s = self.lifetime_model_.with_params(lifetimes[s])
+                p_alive, cond, _ = self._survival_paths(model_s, X, state, r_shape, h_all)
+                count_above = _row_counter(cond[:, 1:])
             p, q, g = gg[s]
             nu_shape, nu_rate = self.spend_model_.posterior_nu(x, m, (p, q, g))
             for _ in range(self.n_process_draws):
@@ -607,6 +643,8 @@ class SurvivalCLV:
                         total = total * disc * self.margin
                     out.append(total)
         return np.column_stack(spends), np.column_stack(values)
+
+    _TAIL_SAMPLE = 5000  # training customers used to fix the interval tails
 
     def _interval_tail(self, samples: np.ndarray) -> float:
         if not self.calibrate_intervals:
@@ -644,12 +682,16 @@ class SurvivalCLV:
         horizon_days = float(horizon_days or self.horizon_months * DAYS_PER_MONTH)
         X = self._covariate_matrix(frame, fitting=False)
         state = self._states(frame)
-        out = self._point(frame, X, state, horizon_days)
+        out, paths = self._point(frame, X, state, horizon_days, return_paths=True)
         if intervals:
             rng = np.random.default_rng(self.seed_)
-            spend_s, value_s = self._simulate(frame, X, state, horizon_days, rng)
-            tail = self._interval_tail(spend_s)
-            tail_v = self._interval_tail(value_s)
+            spend_s, value_s = self._simulate(frame, X, state, horizon_days, rng, paths)
+            fitted_tails = getattr(self, "interval_tails_", None)
+            default_h = abs(horizon_days - self.horizon_months * DAYS_PER_MONTH) < 1e-9
+            if fitted_tails is not None and default_h:
+                tail, tail_v = fitted_tails
+            else:  # models fitted before tails were stored, or a non-default horizon
+                tail, tail_v = self._interval_tail(spend_s), self._interval_tail(value_s)
             out["spend_low"] = np.quantile(spend_s, tail, axis=1)
             out["spend_high"] = np.quantile(spend_s, 1 - tail, axis=1)
             out["clv_low"] = np.quantile(value_s, tail_v, axis=1)
