@@ -610,15 +610,18 @@ class ChurnModel:
         values = contrib.to_numpy()
         order = np.argsort(-np.abs(values), axis=1, kind="mergesort")[:, :top_k]
         names = np.asarray(self.feature_names_)
-        enc = encoded.to_numpy(dtype=object)
         reasons = np.full((len(X), top_k), "", dtype=object)
-        for i in range(len(X)):
-            for j, col in enumerate(order[i]):
-                c = values[i, col]
-                if c == 0:
-                    continue
-                direction = "raises risk" if c > 0 else "lowers risk"
-                reasons[i, j] = f"{names[col]}={_format_value(enc[i, col])} ({direction})"
+        rows = np.arange(len(X))
+        # format only the shown cells, one feature column at a time (a per-cell Python loop
+        # dominated scoring time at a million customers)
+        for j in range(order.shape[1]):
+            cols = order[:, j]
+            c = values[rows, cols]
+            for col in np.unique(cols[c != 0]):
+                sel = np.flatnonzero((cols == col) & (c != 0))
+                shown = encoded.iloc[sel, col].to_numpy(dtype=object)
+                direction = np.where(c[sel] > 0, " (raises risk)", " (lowers risk)")
+                reasons[sel, j] = [f"{names[col]}={_format_value(v)}{d}" for v, d in zip(shown, direction, strict=True)]
         out = pd.DataFrame(
             reasons, columns=[f"churn_reason_{k + 1}" for k in range(top_k)], index=X.index
         )
