@@ -116,15 +116,28 @@ def resolve_topic_model(spec=None) -> TopicModel:
     return _unwrap(spec)
 
 
+def _same_base(clf: SentimentClassifier, tm: TopicModel) -> bool:
+    from custsat.models.text.encoder import resolve_base_model
+
+    try:
+        return str(resolve_base_model(getattr(clf, "base_model_", None))) == str(resolve_base_model(tm.base_model))
+    except FileNotFoundError:
+        return False
+
+
 def classify_feedback(df: pd.DataFrame, text_column: str = "text", sentiment_model=None, topic_model=None,
-                      batch_size: int = 64, progress: bool = True, onnx: bool | str = False) -> pd.DataFrame:
+                      batch_size: int = 64, progress: bool = True, onnx: bool | str = False,
+                      joint: bool = True) -> pd.DataFrame:
     """Add language, sentiment, topic and urgency columns to a copy of ``df`` (see module doc).
 
     Parameters
     ----------
     df : DataFrame with a text column (other columns are kept unchanged).
     batch_size : texts per forward pass (batches are length-sorted).
-    onnx : run the sentiment encoder with ONNX Runtime (``True``/``'int8'`` dynamic int8, ``'fp32'``).
+    onnx : run the encoders with ONNX Runtime (``True``/``'int8'`` dynamic int8, ``'fp32'``).
+    joint : when both models use the same base encoder, get the sentiment logits and the topic
+        embeddings from one pass (:mod:`custsat.models.text.joint`); the topic embeddings then use
+        the sentiment model's ``max_len`` (128 tokens by default) instead of the topic model's.
     """
     if text_column not in df.columns:
         raise KeyError(f"classify_feedback: column {text_column!r} not in input (have {list(df.columns)})")
@@ -136,13 +149,23 @@ def classify_feedback(df: pd.DataFrame, text_column: str = "text", sentiment_mod
     nonempty = [t for t, e in zip(texts, empty, strict=True) if not e]
     truncated = np.zeros(len(texts), bool)
     p_neg = None
-    if sentiment_model is not False:
-        clf = resolve_sentiment_model(sentiment_model, onnx=onnx)
+    clf = resolve_sentiment_model(sentiment_model, onnx=onnx) if sentiment_model is not False else None
+    tm = resolve_topic_model(topic_model) if topic_model is not False else None
+    topic_emb = None
+    if clf is not None:
         if batch_size:
             clf.config.infer_batch_size = batch_size
         proba = np.full((len(texts), 3), np.nan)
         if nonempty:
-            logits, _, tr = clf.forward_texts(nonempty, progress=progress)
+            if joint and tm is not None and _same_base(clf, tm):
+                from custsat.models.text.joint import JointEncoder
+
+                je = JointEncoder(clf, tm._encoder().model_, onnx=onnx, batch_size=batch_size or 64)
+                logits, emb, tr = je.forward_texts(nonempty, progress=progress)
+                topic_emb = np.zeros((len(texts), emb.shape[1]), np.float32)
+                topic_emb[~empty] = emb
+            else:
+                logits, _, tr = clf.forward_texts(nonempty, progress=progress)
             proba[~empty] = clf.proba_from_logits(logits)
             truncated[~empty] = tr
         sf = sentiment_frame(np.nan_to_num(proba), empty)
@@ -150,14 +173,13 @@ def classify_feedback(df: pd.DataFrame, text_column: str = "text", sentiment_mod
         for c in sf.columns:
             out[c] = sf[c]
         p_neg = out["p_negative"].to_numpy()
-    if topic_model is not False:
-        tm = resolve_topic_model(topic_model)
-        if onnx and getattr(getattr(tm, "encoder_", None), "onnx", False) != onnx:
+    if tm is not None:
+        if topic_emb is None and onnx and getattr(getattr(tm, "encoder_", None), "onnx", False) != onnx:
             from custsat.models.text.encoder import TextEncoder
 
             tm.encoder_ = TextEncoder(tm.base_model, max_len=tm.max_len, batch_size=batch_size or 64,
                                       onnx=onnx).load()
-        tp = tm.predict_proba(texts)
+        tp = tm.predict_proba(texts, embeddings=topic_emb)
         tf = tm.to_frame(tp)
         tf.index = out.index
         for c in tf.columns:

@@ -105,3 +105,15 @@ def load_encoder_session(model_dir: str | Path, bert, quantized: bool = True):
     if not target.exists():
         export(_EmbeddingOnly.build(bert), d, ["embedding"], quantize=quantized)
     return _session(target)
+
+
+def load_joint_session(sentiment, module, quantized: bool = True):
+    """Session for the joint sentiment + base-embedding graph (:mod:`custsat.models.text.joint`),
+    exported next to the saved sentiment model on first use (outputs logits, embedding, base_embedding)."""
+    base = str(getattr(sentiment, "base_model_", None) or "base").replace("/", "_")
+    home = getattr(sentiment, "path_", None)
+    d = (_onnx_dir(Path(home)) if home else Path(tempfile.mkdtemp(prefix="custsat-onnx-"))) / f"joint-{base}"
+    target = d / (INT8 if quantized else FP32)
+    if not target.exists():
+        export(module, d, ["logits", "embedding", "base_embedding"], quantize=quantized)
+    return _session(target)
