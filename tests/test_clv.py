@@ -254,6 +254,11 @@ def test_interval_tails_fixed_at_fit_so_chunks_agree():
     # the interval's quantile level is the model's, not the chunk's; the point estimate is per customer
     assert part.attrs["interval_tail_clv"] == full.attrs["interval_tail_clv"] == est.interval_tails_[1]
     np.testing.assert_allclose(part["clv"], full.loc[part.index, "clv"], rtol=1e-9)
+    # memory-bounded blocks inside predict give the same point estimates
+    est._BLOCK_ROWS = 64
+    blocked = est.predict(calib, AS_OF, features=features)
+    np.testing.assert_allclose(blocked["clv"], full["clv"], rtol=1e-9)
+    assert (blocked["clv_low"] <= blocked["clv_high"]).all()
     # propagating the survival-parameter uncertainty is still available
     est.lifetime_uncertainty = True
     slow = est.predict(calib, AS_OF, features=features)

@@ -360,6 +360,7 @@ class SurvivalCLV:
            The EM maximises the Pareto/NBD-form marginal likelihood with a lifelines lifetime.
         """
         self._validate_params()
+        self.grid_step_ = None  # EM grids follow the training data; fixed below for prediction
         self.seed_ = get_settings().seed if self.seed is None else int(self.seed)
         if self.threshold_days is not None:
             if self.threshold_days <= 0:
@@ -459,6 +460,7 @@ class SurvivalCLV:
         self.max_train_age_days_ = float(state["age_T"].max())
         self.n_customers_ = len(frame)
         horizon = self.horizon_months * DAYS_PER_MONTH
+        self.grid_step_ = self._grid_step(state, horizon)
         point, paths = self._point(frame, X, state, horizon, return_paths=True)
         lo, hi = self.tier_quantiles
         self.tier_thresholds_ = (
@@ -496,7 +498,9 @@ class SurvivalCLV:
         return float(max(1, int(np.ceil(span / 1500))))
 
     def _survival_grid(self, lifetime, X, state, horizon_days):
-        step = self._grid_step(state, horizon_days)
+        # the resolution is fixed at fit (grid_step_), so a customer's numbers do not depend on
+        # the oldest customer scored alongside; older pickles fall back to the per-call step
+        step = getattr(self, "grid_step_", None) or self._grid_step(state, horizon_days)
         n_h = int(np.ceil(horizon_days / step))
         n_g = int(np.ceil(state["age_T"].max() / step)) + n_h + 1
         grid = np.arange(n_g + 1) * step
@@ -645,6 +649,7 @@ class SurvivalCLV:
         return np.column_stack(spends), np.column_stack(values)
 
     _TAIL_SAMPLE = 5000  # training customers used to fix the interval tails
+    _BLOCK_ROWS = 10_000  # customers per block in predict (bounds memory)
 
     def _interval_tail(self, samples: np.ndarray) -> float:
         if not self.calibrate_intervals:
@@ -682,25 +687,34 @@ class SurvivalCLV:
         horizon_days = float(horizon_days or self.horizon_months * DAYS_PER_MONTH)
         X = self._covariate_matrix(frame, fitting=False)
         state = self._states(frame)
-        out, paths = self._point(frame, X, state, horizon_days, return_paths=True)
-        if intervals:
-            rng = np.random.default_rng(self.seed_)
-            spend_s, value_s = self._simulate(frame, X, state, horizon_days, rng, paths)
-            fitted_tails = getattr(self, "interval_tails_", None)
-            default_h = abs(horizon_days - self.horizon_months * DAYS_PER_MONTH) < 1e-9
-            if fitted_tails is not None and default_h:
-                tail, tail_v = fitted_tails
-            else:  # models fitted before tails were stored, or a non-default horizon
-                tail, tail_v = self._interval_tail(spend_s), self._interval_tail(value_s)
-            out["spend_low"] = np.quantile(spend_s, tail, axis=1)
-            out["spend_high"] = np.quantile(spend_s, 1 - tail, axis=1)
-            out["clv_low"] = np.quantile(value_s, tail_v, axis=1)
-            out["clv_high"] = np.quantile(value_s, 1 - tail_v, axis=1)
-            out.attrs["interval_tail_spend"] = tail
-            out.attrs["interval_tail_clv"] = tail_v
-        else:
-            for col in ("spend_low", "spend_high", "clv_low", "clv_high"):
-                out[col] = np.nan
+        fitted_tails = getattr(self, "interval_tails_", None)
+        default_h = abs(horizon_days - self.horizon_months * DAYS_PER_MONTH) < 1e-9
+        tails = fitted_tails if fitted_tails is not None and default_h else None
+        rng = np.random.default_rng(self.seed_)
+        parts = []
+        # blocks bound the n × grid survival matrices (~10k × 1,500 floats each), whatever the
+        # caller's chunk size
+        for start in range(0, max(len(frame), 1), self._BLOCK_ROWS):
+            rows = slice(start, start + self._BLOCK_ROWS)
+            part, paths = self._point(frame.iloc[rows], X.iloc[rows], state.iloc[rows], horizon_days,
+                                      return_paths=True)
+            if intervals:
+                spend_s, value_s = self._simulate(frame.iloc[rows], X.iloc[rows], state.iloc[rows], horizon_days,
+                                                  rng, paths)
+                if tails is None:  # models fitted before tails were stored, or a non-default horizon
+                    tails = (self._interval_tail(spend_s), self._interval_tail(value_s))
+                tail, tail_v = tails
+                part["spend_low"] = np.quantile(spend_s, tail, axis=1)
+                part["spend_high"] = np.quantile(spend_s, 1 - tail, axis=1)
+                part["clv_low"] = np.quantile(value_s, tail_v, axis=1)
+                part["clv_high"] = np.quantile(value_s, 1 - tail_v, axis=1)
+            else:
+                for col in ("spend_low", "spend_high", "clv_low", "clv_high"):
+                    part[col] = np.nan
+            parts.append(part)
+        out = pd.concat(parts) if len(parts) > 1 else parts[0]
+        if intervals and tails is not None:
+            out.attrs["interval_tail_spend"], out.attrs["interval_tail_clv"] = tails
         lo, hi = self.tier_thresholds_
         out["clv_tier"] = np.where(out["clv"] >= hi, "high", np.where(out["clv"] >= lo, "medium", "low"))
         out.attrs["horizon_days"] = horizon_days
