@@ -63,10 +63,13 @@ class TextModels:
     classify: Callable[[pd.DataFrame], pd.DataFrame]
     sentiment_version: str
     topic_version: str
+    runtime: str = "torch"
 
     @property
     def key(self) -> str:
-        return f"sentiment={self.sentiment_version};topics={self.topic_version}"
+        # int8 outputs differ slightly from fp32: cached results are kept apart per runtime
+        suffix = "" if self.runtime == "torch" else f";runtime={self.runtime}"
+        return f"sentiment={self.sentiment_version};topics={self.topic_version}{suffix}"
 
 
 @dataclass

@@ -32,12 +32,17 @@ def load_text_models(*, progress: bool = False):
         t_obj, t_version = bootstrap_topic_model(), f"bootstrap-{_taxonomy_digest()}"
 
     def classify(frame: pd.DataFrame) -> pd.DataFrame:
+        from custsat.config import get_settings
         from custsat.models.text.classify import classify_feedback
 
-        out = classify_feedback(frame, text_column="text", sentiment_model=s_obj, topic_model=t_obj, progress=progress)
+        out = classify_feedback(frame, text_column="text", sentiment_model=s_obj, topic_model=t_obj, progress=progress,
+                                onnx=get_settings().text_onnx)
         return out.reset_index(drop=True)
 
-    return TextModels(classify=classify, sentiment_version=str(s_version), topic_version=str(t_version))
+    from custsat.config import get_settings
+
+    return TextModels(classify=classify, sentiment_version=str(s_version), topic_version=str(t_version),
+                      runtime=get_settings().text_runtime)
 
 
 def _taxonomy_digest() -> str:
