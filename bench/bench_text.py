@@ -54,56 +54,69 @@ def main() -> dict:
         return res
 
     from custsat.data.fetch import load_reviews_en, load_reviews_zh
+    from custsat.data.io import read_table
+    from custsat.data.synth import generate_crm
     from custsat.models.text.classify import (
         bootstrap_topic_model,
         classify_feedback,
         resolve_sentiment_model,
     )
-    from custsat.models.text.encoder import TextEncoder, set_threads
+    from custsat.models.text.encoder import set_threads
+    from custsat.models.text.joint import JointEncoder
     from custsat.models.text.sentiment import SentimentClassifier
+    from custsat.models.text.topics import multilabel_scores, parse_topic_labels
+    from custsat.models.text.train_topics import default_eval_path, evaluate_topics
 
     threads = set_threads()
     zh, en = load_reviews_zh(), load_reviews_en()
     test = pd.concat([zh[zh.split == "test"].assign(language="zh"), en[en.split == "test"].assign(language="en")])
     rng = np.random.default_rng(0)
-    speed = test.iloc[rng.permutation(len(test))[: args.n_speed]][["text"]].reset_index(drop=True)
-    acc_zh = zh[zh.split == "test"].sample(n=min(args.n_acc, (zh.split == "test").sum()), random_state=0)
-    acc_en = en[en.split == "test"]
+    texts = {
+        # real held-out reviews (long: median ~116 tokens in Chinese)
+        "reviews": test.iloc[rng.permutation(len(test))[: args.n_speed]][["text"]].reset_index(drop=True),
+        # CRM-style feedback of the synthetic company (short: median 34 characters)
+        "feedback": generate_crm(max(1000, args.n_speed), seed=3).tables["feedback"][["text"]]
+        .sample(n=args.n_speed, random_state=0).reset_index(drop=True),
+    }
+    acc_sets = {"zh": zh[zh.split == "test"].sample(n=min(args.n_acc, (zh.split == "test").sum()), random_state=0),
+                "en": en[en.split == "test"]}
 
     clf = resolve_sentiment_model(args.sentiment_model)
     model_dir = Path(getattr(clf, "path_", "")) if getattr(clf, "path_", None) else None
     tm = bootstrap_topic_model()
-    res: dict = {"threads": threads, "n_speed_texts": len(speed), "sentiment_model_dir": str(model_dir)}
-    # warm-up + ONNX export outside the timed region
+    base = tm._encoder().model_
+    res: dict = {"threads": threads, "n_speed_texts": args.n_speed, "sentiment_model_dir": str(model_dir),
+                 "shared_layers": JointEncoder(clf, base).load().shared_layers_}
     int8 = SentimentClassifier.load(model_dir, onnx="int8")
-    tm_enc_fp32 = TextEncoder(tm.base_model, max_len=tm.max_len).load()
-    tm_enc_int8 = TextEncoder(tm.base_model, max_len=tm.max_len, onnx="int8").load()
-    for variant, s_model, enc in (("fp32", clf, tm_enc_fp32), ("int8", int8, tm_enc_int8)):
-        tm.encoder_ = enc
-        classify_feedback(speed.head(16), sentiment_model=s_model, topic_model=tm, progress=False)
-        _, wall, cpu = _timed(lambda m=s_model: classify_feedback(speed, sentiment_model=m, topic_model=tm,
-                                                                  progress=False))
-        _, s_wall, s_cpu = _timed(lambda m=s_model: m.forward_texts(speed["text"].tolist()))
-        res[variant] = {"classify_wall_s": wall, "classify_cpu_s": cpu, "texts_per_s": len(speed) / wall,
-                        "texts_per_cpu_s": len(speed) / cpu, "sentiment_only_texts_per_s": len(speed) / s_wall,
-                        "sentiment_only_texts_per_cpu_s": len(speed) / s_cpu}
+    # (name, sentiment model, onnx, joint): the two-pass fp32 path is the pre-joint reference
+    variants = [("fp32_two_pass", clf, False, False), ("fp32", clf, False, True), ("int8", int8, "int8", True)]
+    for name, s_model, onnx, joint in variants:
+        res[name] = {}
+        for kind, frame in texts.items():
+            run = lambda f, m=s_model, o=onnx, j=joint: classify_feedback(  # noqa: E731
+                f, sentiment_model=m, topic_model=tm, progress=False, onnx=o, joint=j)
+            run(frame.head(16))  # warm-up, ONNX export outside the timed region
+            _, wall, cpu = _timed(lambda r=run, f=frame: r(f))
+            res[name][kind] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "texts_per_s": round(len(frame) / wall, 1)}
+        if not joint:
+            if default_eval_path().exists():  # the topic model's own 256-token pass
+                ev = parse_topic_labels(read_table(default_eval_path()), tm.tax_)
+                r = evaluate_topics(tm, ev)["all"]
+                res[name]["topics_eval_micro_f1"], res[name]["topics_eval_macro_f1"] = r["micro_f1"], r["macro_f1"]
+            continue
+        je = JointEncoder(s_model, base, onnx=onnx).load()
         acc = {}
-        for lang, df in (("zh", acc_zh), ("en", acc_en)):
-            pr = s_model.predict_proba(df.text.tolist())
-            acc[lang] = float(((pr[:, 2] >= pr[:, 0]) == (df.label == "positive").to_numpy()).mean())
-        res[variant]["accuracy"] = acc
-    from custsat.data.io import read_table
-    from custsat.models.text.topics import parse_topic_labels
-    from custsat.models.text.train_topics import default_eval_path, evaluate_topics
-
-    if default_eval_path().exists():
-        ev = parse_topic_labels(read_table(default_eval_path()), tm.tax_)
-        for variant, enc in (("fp32", tm_enc_fp32), ("int8", tm_enc_int8)):
-            tm.encoder_ = enc
-            r = evaluate_topics(tm, ev)["all"]
-            res[variant]["topics_eval_micro_f1"] = r["micro_f1"]
-            res[variant]["topics_eval_macro_f1"] = r["macro_f1"]
-    res["accuracy_loss_pt"] = {lang: 100 * (res["fp32"]["accuracy"][lang] - res["int8"]["accuracy"][lang])
+        for lang, df in acc_sets.items():
+            logits, _, _ = je.forward_texts(df.text.tolist())
+            acc[lang] = float(((logits[:, 2] >= logits[:, 0]) == (df.label == "positive").to_numpy()).mean())
+        res[name]["accuracy"] = acc
+        if default_eval_path().exists():
+            ev = parse_topic_labels(read_table(default_eval_path()), tm.tax_)
+            _, emb, _ = je.forward_texts(ev["text"].tolist())
+            pred = tm.decide(tm.predict_proba(ev["text"].tolist(), embeddings=emb))
+            r = multilabel_scores(ev["topics"].tolist(), pred, tm.tax_.ids)
+            res[name]["topics_eval_micro_f1"], res[name]["topics_eval_macro_f1"] = r["micro_f1"], r["macro_f1"]
+    res["accuracy_loss_pt"] = {lang: round(100 * (res["fp32"]["accuracy"][lang] - res["int8"]["accuracy"][lang]), 2)
                                for lang in ("zh", "en")}
     summ = (model_dir / "train_summary.json") if model_dir else None
     if summ and summ.exists():
