@@ -56,13 +56,13 @@ class Settings(BaseSettings):
     )
     text_runtime: str = Field(
         default="torch",
-        description="How `custsat score` runs the text encoders: torch | onnx-fp32 | onnx-int8 (faster, see README).",
+        description="How `custsat score` runs the text encoders: torch | onnx-fp32 | onnx-int8 | onnx-int8-all (see README).",
     )
 
     @property
     def text_onnx(self) -> bool | str:
         """The ``onnx`` argument of ``classify_feedback`` for ``text_runtime``."""
-        runtimes = {"torch": False, "onnx-fp32": "fp32", "onnx-int8": "int8"}
+        runtimes = {"torch": False, "onnx-fp32": "fp32", "onnx-int8": "int8", "onnx-int8-all": "int8-all"}
         if self.text_runtime not in runtimes:
             raise ValueError(f"CUSTSAT_TEXT_RUNTIME must be one of {sorted(runtimes)}, got {self.text_runtime!r}")
         return runtimes[self.text_runtime]

@@ -105,7 +105,7 @@ def test_onnx_fp32_matches_torch_and_int8_is_close(tiny_models, tmp_path):
     np.testing.assert_allclose(emb, ref_emb, atol=1e-4)
     int8 = SentimentClassifier.load(d, onnx="int8")
     lo8, _, _ = int8.forward_texts(texts)
-    assert (d / "onnx" / "model.int8.onnx").exists()
+    assert (d / "onnx" / "model.int8-frozen.onnx").exists()
     assert np.abs(lo8 - ref).max() < 0.5
     out = classify_feedback(pd.DataFrame({"text": texts}), sentiment_model=int8, topic_model=tm, onnx="int8",
                             progress=False)

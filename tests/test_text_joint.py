@@ -59,3 +59,21 @@ def test_classify_joint_and_separate_agree(models):
     num = [c for c in a.columns if c.startswith(("p_", "topic_")) or c == "sentiment_score"]
     np.testing.assert_allclose(a[num].astype(float).fillna(-1), b[num].astype(float).fillna(-1), atol=1e-4)
     assert a["topics"].tolist() == b["topics"].tolist()
+
+
+def test_int8_quantizes_only_the_shared_frozen_trunk(models, tmp_path):
+    import onnx
+
+    clf, _, base_dir = models
+    enc = TextEncoder(base_dir, max_len=24).load()
+    je = JointEncoder(clf, enc.model_, onnx="int8").load()
+    logits, emb, _ = je.forward_texts(TEXTS)
+    ref_logits, _, _ = clf.forward_texts(TEXTS)
+    assert np.abs(logits - ref_logits).max() < 0.5
+    folder = next((clf.path_ / "onnx").glob("joint-*"))
+    graph = onnx.load(str(folder / "model.int8-frozen.onnx")).graph
+    quantized = [n.name for n in graph.node if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")]
+    fp32 = [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and "/self/MatMul" not in n.name]
+    assert quantized and all(n.startswith("/trunk.0/") for n in quantized)
+    assert any(n.startswith("/base_upper.0/") for n in fp32) and any(n.startswith("/tuned_upper.0/") for n in fp32)
+    assert any(n.startswith("/head/") for n in fp32)

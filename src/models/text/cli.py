@@ -78,6 +78,19 @@ def train_topics_cmd(
     _echo_json(brief)
 
 
+def _runtime_onnx(runtime: str | None, onnx: bool) -> bool | str:
+    from custsat.config import Settings, get_settings
+
+    if onnx:
+        return "int8"
+    if runtime is None:
+        return get_settings().text_onnx
+    try:
+        return Settings(text_runtime=runtime).text_onnx
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--runtime") from error
+
+
 @feedback_app.command("classify")
 def classify_cmd(
     input: Path = typer.Argument(..., help="Feedback table (csv/parquet/xlsx)."),
@@ -85,7 +98,9 @@ def classify_cmd(
     text_column: str = typer.Option("text", "--text-column"),
     sentiment_model: str | None = typer.Option(None, "--sentiment-model", help="MLflow URI or local folder (default: champion)."),
     topic_model: str | None = typer.Option(None, "--topic-model", help="MLflow URI or local folder (default: champion, else bootstrap)."),
-    onnx: bool = typer.Option(False, "--onnx", help="Run the sentiment encoder with ONNX Runtime int8."),
+    runtime: str | None = typer.Option(None, "--runtime", help="torch | onnx-fp32 | onnx-int8 (frozen layers int8) | "
+                                       "onnx-int8-all; default CUSTSAT_TEXT_RUNTIME (torch)."),
+    onnx: bool = typer.Option(False, "--onnx", help="Same as --runtime onnx-int8."),
     batch_size: int = typer.Option(64, "--batch-size"),
 ) -> None:
     """Add language, sentiment, topics and urgency columns to a feedback table (PII masked in the output text)."""
@@ -98,7 +113,7 @@ def classify_cmd(
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     df = read_table(input)
     res = classify_feedback(df, text_column=text_column, sentiment_model=sentiment_model, topic_model=topic_model,
-                            batch_size=batch_size, progress=True, onnx="int8" if onnx else False)
+                            batch_size=batch_size, progress=True, onnx=_runtime_onnx(runtime, onnx))
     res[text_column] = res[text_column].map(mask_pii)
     write_table(res, out)
     counts = res["sentiment"].value_counts(dropna=False).to_dict() if "sentiment" in res else {}

@@ -164,9 +164,9 @@ class TextEncoder:
         self.max_len_ = min(self.max_len, int(self.model_.config.max_position_embeddings), MODEL_POSITIONS)
         self.session_ = None
         if self.onnx and isinstance(self.path_, Path):
-            from custsat.models.text.onnx_export import load_encoder_session
+            from custsat.models.text.onnx_export import flavour, load_encoder_session
 
-            self.session_ = load_encoder_session(self.path_, self.model_, quantized=(self.onnx != "fp32"))
+            self.session_ = load_encoder_session(self.path_, self.model_, quantized=flavour(self.onnx))
         return self
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:

@@ -53,30 +53,33 @@ def build_joint_module(sentiment_net, base_bert):
     k = shared_prefix(tuned, base_bert)
 
     class _Joint(torch.nn.Module):
+        # the three stacks are named submodules so that exported node names tell them apart
+        # ("/trunk.0/...", "/tuned_upper.0/...", "/base_upper.0/..."; int8 targets the trunk)
         def __init__(self):
             super().__init__()
             self.shared_layers = max(k, 0)
-            self.tuned = tuned
-            self.base = base_bert
+            self.config = tuned.config
+            self.embeddings = tuned.embeddings
+            self.base_embeddings = base_bert.embeddings if k < 0 else None
+            self.trunk = torch.nn.ModuleList(tuned.encoder.layer[: max(k, 0)])
+            self.tuned_upper = torch.nn.ModuleList(tuned.encoder.layer[max(k, 0):])
+            self.base_upper = torch.nn.ModuleList(base_bert.encoder.layer[max(k, 0):])
             self.head = sentiment_net.head
 
-        def _run(self, layers, h, mask4):
+        @staticmethod
+        def _run(layers, h, mask4):
             for layer in layers:
                 h = layer(h, mask4)
             return h
 
         def forward(self, input_ids, attention_mask):
             norm = torch.nn.functional.normalize
-            emb_t = self.tuned.embeddings(input_ids=input_ids)
-            mask4 = create_bidirectional_mask(config=self.tuned.config, inputs_embeds=emb_t,
-                                              attention_mask=attention_mask)
-            if k < 0:  # nothing shared: two full passes in one graph
-                h_t = self._run(self.tuned.encoder.layer, emb_t, mask4)
-                h_b = self._run(self.base.encoder.layer, self.base.embeddings(input_ids=input_ids), mask4)
-            else:
-                h = self._run(self.tuned.encoder.layer[:k], emb_t, mask4)
-                h_t = self._run(self.tuned.encoder.layer[k:], h, mask4)
-                h_b = self._run(self.base.encoder.layer[k:], h, mask4)
+            emb = self.embeddings(input_ids=input_ids)
+            mask4 = create_bidirectional_mask(config=self.config, inputs_embeds=emb, attention_mask=attention_mask)
+            h = self._run(self.trunk, emb, mask4)
+            h_t = self._run(self.tuned_upper, h, mask4)
+            base_in = h if self.base_embeddings is None else self.base_embeddings(input_ids=input_ids)
+            h_b = self._run(self.base_upper, base_in, mask4)
             pooled_t = mean_pool(h_t, attention_mask)
             return (self.head(pooled_t), norm(pooled_t, dim=-1), norm(mean_pool(h_b, attention_mask), dim=-1))
 
@@ -104,9 +107,9 @@ class JointEncoder:
         self.shared_layers_ = self.module_.shared_layers
         self.session_ = None
         if self.onnx:
-            from custsat.models.text.onnx_export import load_joint_session
+            from custsat.models.text.onnx_export import flavour, load_joint_session
 
-            self.session_ = load_joint_session(self.sentiment, self.module_, quantized=(self.onnx != "fp32"))
+            self.session_ = load_joint_session(self.sentiment, self.module_, quantized=flavour(self.onnx))
         return self
 
     def forward_texts(self, texts: Sequence[str], max_len: int | None = None, progress: bool = False):

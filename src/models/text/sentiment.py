@@ -386,9 +386,9 @@ class SentimentClassifier:
         obj.net_.eval()
         obj.path_ = path
         if onnx:
-            from custsat.models.text.onnx_export import load_session
+            from custsat.models.text.onnx_export import flavour, load_session
 
-            obj.onnx_session_ = load_session(path, quantized=(onnx != "fp32"))
+            obj.onnx_session_ = load_session(path, quantized=flavour(onnx))
         return obj
 
 
