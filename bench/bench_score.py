@@ -131,7 +131,7 @@ def score_once(folder: Path, out: Path, engine: str, chunk_size: int) -> dict:
         "engine": engine,
         "chunk_size": chunk_size,
         "stage_seconds": result.metadata.get("stage_seconds", {}),
-        "text": result.metadata.get("text_cache", {}),
+        "text": result.metadata.get("text", {}),
         "text_runtime": os.environ.get("CUSTSAT_TEXT_RUNTIME", "torch"),
     }
 
