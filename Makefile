@@ -82,8 +82,10 @@ score: setup ## Score the demo company: CSV + XLSX scored list and the HTML repo
 bench: setup ## Benchmarks (features, text, scoring, synthetic data); results in bench/results/
 	mkdir -p bench/results
 	$(BIN)/python bench/bench_features.py
-	$(BIN)/python bench/bench_text.py
-	$(BIN)/python bench/bench_score.py --sizes 10000 100000
+	$(BIN)/python bench/bench_text.py --n-speed 600 --n-acc 1500
+	CUSTSAT_TEXT_RUNTIME=onnx-int8 $(BIN)/python bench/bench_score.py --sizes 100000 --new-text-share 0.1 \
+		--out bench/results/bench_score_with_text.json
+	$(BIN)/python bench/bench_score.py --sizes 100000 1000000 --new-text-share 0
 
 notebooks: setup ## Execute every notebook in full mode (papermill), outputs in notebooks/executed/
 	mkdir -p notebooks/executed

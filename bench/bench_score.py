@@ -1,7 +1,8 @@
 """Benchmark batch scoring: wall time and peak memory by number of customers.
 
 Usage:
-    .venv/bin/python bench/bench_score.py --sizes 10000 100000 [--engine duckdb] [--chunk-size 50000]
+    .venv/bin/python bench/bench_score.py --sizes 100000 1000000 [--new-text-share 0.1] [--engine duckdb]
+        [--chunk-size 50000] [--out bench/results/bench_score.json]
 
 What it does, in a temporary project (its own MLflow store, nothing in ./mlruns is touched):
 1. trains small champion churn and CLV models on a 3,000-customer synthetic CRM
@@ -148,6 +149,7 @@ def main() -> None:
                         help="Share of feedback rows left unclassified (classified while scoring).")
     parser.add_argument("--sentiment-dir", type=Path, default=None,
                         help="Saved sentiment model to register in the temporary store (default: this project's champion).")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "bench_score.json")
     parser.add_argument("--child", nargs=2, metavar=("FOLDER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -191,9 +193,8 @@ def main() -> None:
             row["generate_seconds"] = round(gen_s, 1)
             results.append(row)
             print(json.dumps(row), flush=True)
-    out = Path(__file__).resolve().parent / "results" / "bench_score.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
