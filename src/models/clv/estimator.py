@@ -635,8 +635,11 @@ class SurvivalCLV:
                 nu = rng.gamma(nu_shape, 1.0 / nu_rate)
                 for horizon, out in ((n_h * step, spends), (n_c * step, values)):
                     active = np.minimum(life, horizon)
-                    count = rng.poisson(lam * active)
-                    total = np.where(count > 0, rng.gamma(np.maximum(p * count, 1e-12), 1.0 / nu), 0.0)
+                    if out is values and n_c == n_h:  # same horizon: the same realised purchases
+                        total = spends[-1]
+                    else:
+                        count = rng.poisson(lam * active)
+                        total = np.where(count > 0, rng.gamma(np.maximum(p * count, 1e-12), 1.0 / nu), 0.0)
                     if out is values:
                         months = np.maximum(active / DAYS_PER_MONTH, 1e-12)
                         disc = np.where(
