@@ -132,6 +132,38 @@ def pad_batch(ids: list[list[int]], pad_id: int):
     return arr, mask
 
 
+def run_batched(ids: list[list[int]], pad_id: int, batch_size: int, forward, widths: Sequence[int],
+                progress: bool = False, desc: str = "encoding") -> list[np.ndarray]:
+    """Apply ``forward(input_ids, attention_mask) -> arrays`` to length-sorted, padded batches.
+
+    Returns one (n, width) float32 array per entry of ``widths``, rows in the order of ``ids``.
+    """
+    import torch
+
+    outs = [np.zeros((len(ids), w), np.float32) for w in widths]
+    batches = list(length_batches(ids, batch_size, max_tokens=batch_size * 64))
+    with torch.inference_mode():
+        for idx in _progress(batches, progress, desc):
+            a, m = pad_batch([ids[i] for i in idx], pad_id)
+            for out, value in zip(outs, forward(a, m), strict=True):
+                out[idx] = value
+    return outs
+
+
+def forward_arrays(module=None, session=None):
+    """``forward(input_ids, attention_mask)`` returning numpy outputs: ONNX ``session`` if given, else
+    the torch ``module`` (numpy in, numpy out)."""
+    if session is not None:
+        return lambda a, m: session.run(None, {"input_ids": a, "attention_mask": m})
+    import torch
+
+    def run(a, m):
+        out = module(torch.from_numpy(a), torch.from_numpy(m))
+        return [t.numpy() for t in (out if isinstance(out, tuple | list) else (out,))]
+
+    return run
+
+
 def mean_pool(hidden, mask):
     """Attention-masked mean over tokens (torch tensors)."""
     m = mask.unsqueeze(-1).to(hidden.dtype)
@@ -176,20 +208,14 @@ class TextEncoder:
         if not hasattr(self, "model_"):
             self.load()
         enc = encode_texts(self.tokenizer_, list(texts), self.max_len_)
-        out = np.zeros((len(texts), self.dim_), np.float32)
-        batches = list(length_batches(enc.ids, self.batch_size, max_tokens=self.batch_size * 64))
-        it = _progress(batches, progress, "embedding")
-        with torch.inference_mode():
-            for idx in it:
-                a, m = pad_batch([enc.ids[i] for i in idx], self.tokenizer_.pad_token_id)
-                if getattr(self, "session_", None) is not None:
-                    out[idx] = self.session_.run(None, {"input_ids": a, "attention_mask": m})[0]
-                    continue
-                a, m = torch.from_numpy(a), torch.from_numpy(m)
-                h = self.model_(input_ids=a, attention_mask=m).last_hidden_state
-                e = torch.nn.functional.normalize(mean_pool(h, m), dim=-1)
-                out[idx] = e.numpy()
-        return out
+
+        def pooled(a, m):
+            h = self.model_(input_ids=a, attention_mask=m).last_hidden_state
+            return torch.nn.functional.normalize(mean_pool(h, m), dim=-1)
+
+        forward = forward_arrays(pooled, getattr(self, "session_", None))
+        return run_batched(enc.ids, self.tokenizer_.pad_token_id, self.batch_size, forward, [self.dim_],
+                           progress, "embedding")[0]
 
 
 def _progress(items, progress: bool, desc: str):

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from custsat.models.text.encoder import encode_texts, length_batches, mean_pool, pad_batch
+from custsat.models.text.encoder import encode_texts, forward_arrays, mean_pool, run_batched
 
 
 def _same(a, b) -> bool:
@@ -114,26 +112,12 @@ class JointEncoder:
 
     def forward_texts(self, texts: Sequence[str], max_len: int | None = None, progress: bool = False):
         """(logits n×3, base embeddings n×H, truncation flags) for ``texts``."""
-        import torch
-
-        from custsat.models.text.encoder import _progress
-
         if not hasattr(self, "module_"):
             self.load()
-        texts = list(texts)
         tok = self.sentiment.tokenizer_
-        enc = encode_texts(tok, texts, max_len or self.sentiment.config.max_len)
+        enc = encode_texts(tok, list(texts), max_len or self.sentiment.config.max_len)
+        forward = forward_arrays(self.module_, self.session_)
         dim = self.base_bert.config.hidden_size
-        logits = np.zeros((len(texts), 3), np.float32)
-        emb = np.zeros((len(texts), dim), np.float32)
-        bs = self.batch_size
-        with torch.inference_mode():
-            for idx in _progress(list(length_batches(enc.ids, bs, max_tokens=bs * 64)), progress, "classifying"):
-                a, m = pad_batch([enc.ids[i] for i in idx], tok.pad_token_id)
-                if self.session_ is not None:
-                    lo, _, eb = self.session_.run(None, {"input_ids": a, "attention_mask": m})
-                else:
-                    lo, _, eb = (t.numpy() for t in self.module_(torch.from_numpy(a), torch.from_numpy(m)))
-                logits[idx] = lo
-                emb[idx] = eb
+        logits, _, emb = run_batched(enc.ids, tok.pad_token_id, self.batch_size, forward, [3, dim, dim], progress,
+                                     "classifying")
         return logits, emb, enc.truncated

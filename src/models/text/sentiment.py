@@ -44,12 +44,13 @@ import pandas as pd
 from custsat.data.io import atomic_write_dir
 from custsat.models.text.encoder import (
     encode_texts,
-    length_batches,
+    forward_arrays,
     load_bert,
     load_tokenizer,
     mean_pool,
     pad_batch,
     resolve_base_model,
+    run_batched,
     set_threads,
 )
 
@@ -296,27 +297,11 @@ class SentimentClassifier:
     # ------------------------------------------------------------------ inference
     def forward_texts(self, texts: Sequence[str], max_len: int | None = None, progress: bool = False):
         """Raw 3-way logits (n, 3), L2-normalised pooled embeddings (n, H) and truncation flags."""
-        import torch
-
-        from custsat.models.text.encoder import _progress
-
         texts = list(texts)
-        max_len = max_len or self.config.max_len
-        enc = encode_texts(self.tokenizer_, texts, max_len)
-        logits = np.zeros((len(texts), 3), np.float32)
-        emb = np.zeros((len(texts), self.net_.head.in_features), np.float32)
-        bs = self.config.infer_batch_size
-        session = getattr(self, "onnx_session_", None)
-        with torch.inference_mode():
-            for idx in _progress(list(length_batches(enc.ids, bs, max_tokens=bs * 64)), progress, "sentiment"):
-                a, m = pad_batch([enc.ids[i] for i in idx], self.tokenizer_.pad_token_id)
-                if session is not None:
-                    lo, em = session.run(None, {"input_ids": a, "attention_mask": m})
-                else:
-                    lo, em = self.net_(torch.from_numpy(a), torch.from_numpy(m))
-                    lo, em = lo.numpy(), em.numpy()
-                logits[idx] = lo
-                emb[idx] = em
+        enc = encode_texts(self.tokenizer_, texts, max_len or self.config.max_len)
+        forward = forward_arrays(self.net_, getattr(self, "onnx_session_", None))
+        logits, emb = run_batched(enc.ids, self.tokenizer_.pad_token_id, self.config.infer_batch_size, forward,
+                                  [3, self.net_.head.in_features], progress, "sentiment")
         return logits, emb, enc.truncated
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
