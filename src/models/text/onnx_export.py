@@ -151,10 +151,12 @@ def _onnx_dir(model_dir: Path) -> Path:
 
 def load_session(model_dir: str | Path, quantized: bool | str = True):
     """Session for a saved SentimentClassifier folder (exported on first use; outputs logits, embedding)."""
-    from custsat.models.text.sentiment import SentimentClassifier
+    import json
+
+    from custsat.models.text.sentiment import META_FILE, SentimentClassifier
 
     model_dir = Path(model_dir)
-    frozen = SentimentClassifier.load(model_dir).config.freeze_layers if quantized not in (False, "fp32") else 0
+    frozen = json.loads((model_dir / META_FILE).read_text())["config"]["freeze_layers"]  # no model load
     return _session_for(_onnx_dir(model_dir), lambda: SentimentClassifier.load(model_dir).net_,
                         ["logits", "embedding"], quantized, frozen_only("/encoder/encoder/layer.", frozen))
 
