@@ -33,6 +33,16 @@ def find_project_dir(start: Path | None = None) -> Path:
     return start
 
 
+TEXT_RUNTIMES = {"torch": False, "onnx-fp32": "fp32", "onnx-int8": "int8", "onnx-int8-all": "int8-all"}
+
+
+def text_runtime_onnx(runtime: str) -> bool | str:
+    """A text runtime name (``CUSTSAT_TEXT_RUNTIME``) -> the ``onnx`` argument of the text models."""
+    if runtime not in TEXT_RUNTIMES:
+        raise ValueError(f"CUSTSAT_TEXT_RUNTIME must be one of {sorted(TEXT_RUNTIMES)}, got {runtime!r}")
+    return TEXT_RUNTIMES[runtime]
+
+
 class Settings(BaseSettings):
     """Paths, tracking, seeds and model choices for one custsat project."""
 
@@ -62,10 +72,7 @@ class Settings(BaseSettings):
     @property
     def text_onnx(self) -> bool | str:
         """The ``onnx`` argument of ``classify_feedback`` for ``text_runtime``."""
-        runtimes = {"torch": False, "onnx-fp32": "fp32", "onnx-int8": "int8", "onnx-int8-all": "int8-all"}
-        if self.text_runtime not in runtimes:
-            raise ValueError(f"CUSTSAT_TEXT_RUNTIME must be one of {sorted(runtimes)}, got {self.text_runtime!r}")
-        return runtimes[self.text_runtime]
+        return text_runtime_onnx(self.text_runtime)
 
     # Derived paths -----------------------------------------------------------
     @property

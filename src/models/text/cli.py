@@ -79,14 +79,14 @@ def train_topics_cmd(
 
 
 def _runtime_onnx(runtime: str | None, onnx: bool) -> bool | str:
-    from custsat.config import Settings, get_settings
+    from custsat.config import get_settings, text_runtime_onnx
 
     if onnx:
         return "int8"
     if runtime is None:
         return get_settings().text_onnx
     try:
-        return Settings(text_runtime=runtime).text_onnx
+        return text_runtime_onnx(runtime)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--runtime") from error
 
