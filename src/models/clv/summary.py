@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow
+import pyarrow.compute as pc
 
 SUMMARY_COLUMNS = [
     "frequency",
@@ -39,31 +41,87 @@ def _check_transactions(transactions: pd.DataFrame) -> None:
         )
 
 
+_NS_PER_DAY = 86_400_000_000_000
+
+
+def _sorted_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of string ids whose order is the ids' sort order, and the sorted ids.
+
+    Arrow sorts the distinct ids (UTF-8 byte order, which is Python's str order) much faster
+    than ``pd.factorize(sort=True)``.
+    """
+    codes, uniques = pd.factorize(ids, sort=False)
+    uniques = np.asarray(uniques, dtype=object)
+    sorter = pc.sort_indices(pyarrow.array(uniques, type=pyarrow.string())).to_numpy()
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[sorter] = np.arange(len(uniques))
+    return np.where(codes >= 0, rank[np.maximum(codes, 0)], -1), uniques[sorter]
+
+
+def _runs(*keys: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal consecutive ``keys`` (sorted arrays of one length)."""
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for key in keys:
+        change[1:] |= key[1:] != key[:-1]
+    return np.flatnonzero(change)
+
+
 def purchase_days(transactions: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
     """One row per customer and purchase day in ``(start, end]`` (both optional, days).
 
     Columns: ``customer_id``, ``day`` (datetime64, midnight), ``amount`` (sum of the day,
     refunds included), ``quantity`` (sum, NaN when the table has none). A day counts as a
     purchase day when it has at least one row with a non-negative amount; refund-only days
-    (all amounts < 0) change no purchase count.
+    (all amounts < 0) change no purchase count. Rows are sorted by customer and day.
+
+    Sort-and-reduce on integer codes: a pandas groupby on (string id, day) grew
+    superlinearly and took 15 s at 10M transactions.
     """
     _check_transactions(transactions)
-    frame = transactions[["customer_id", "timestamp", "amount"]].copy()
-    frame["quantity"] = transactions["quantity"] if "quantity" in transactions else np.nan
-    frame["customer_id"] = frame["customer_id"].astype(str)
-    frame["day"] = frame["timestamp"].dt.floor("D")
+    day = transactions["timestamp"].dt.floor("D").to_numpy(dtype="datetime64[ns]")
+    keep = np.ones(len(day), dtype=bool)
     if start is not None:
-        frame = frame[frame["day"] > pd.Timestamp(start).floor("D")]
+        keep &= day > np.datetime64(pd.Timestamp(start).floor("D"))
     if end is not None:
-        frame = frame[frame["day"] <= pd.Timestamp(end).floor("D")]
-    frame["is_purchase"] = frame["amount"] >= 0
-    days = (
-        frame.groupby(["customer_id", "day"], sort=True)
-        .agg(amount=("amount", "sum"), quantity=("quantity", "sum"), is_purchase=("is_purchase", "any"))
-        .reset_index()
+        keep &= day <= np.datetime64(pd.Timestamp(end).floor("D"))
+    ids = transactions["customer_id"]
+    if pd.api.types.infer_dtype(ids, skipna=True) != "string":
+        ids = ids.astype(str)
+    codes, uniques = _sorted_codes(ids)
+    keep &= codes >= 0
+    codes, day = codes[keep], day[keep].view("int64")
+    amount = transactions["amount"].to_numpy(dtype=float)[keep]
+    quantity = (
+        np.nan_to_num(transactions["quantity"].to_numpy(dtype=float)[keep], nan=0.0)
+        if "quantity" in transactions
+        else np.zeros(len(codes))
     )
-    days = days[days["is_purchase"]].drop(columns="is_purchase")
-    return days.reset_index(drop=True)
+    # one int64 key (customer rank, day) sorts 4x faster than a lexsort of the two
+    day_number = day // _NS_PER_DAY
+    first_day = day_number.min() if len(day_number) else 0
+    order = np.argsort(codes * (day_number.max(initial=0) - first_day + 1) + (day_number - first_day))
+    codes, day, amount, quantity = codes[order], day[order], amount[order], quantity[order]
+    starts = _runs(codes, day)
+    if len(starts):
+        is_purchase = np.logical_or.reduceat(amount >= 0, starts)
+        day_amount = np.add.reduceat(amount, starts)
+        day_quantity = np.add.reduceat(quantity, starts)
+    else:
+        is_purchase = np.zeros(0, dtype=bool)
+        day_amount = day_quantity = np.zeros(0)
+    first = starts[is_purchase]
+    return pd.DataFrame(
+        {
+            "customer_id": np.asarray(uniques, dtype=object)[codes[first]],
+            "day": day[first].view("datetime64[ns]"),
+            "amount": day_amount[is_purchase],
+            "quantity": day_quantity[is_purchase],
+        }
+    )
 
 
 def customer_summary(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
@@ -75,27 +133,28 @@ def customer_summary(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     days = purchase_days(transactions, end=as_of)
     if days.empty:
         raise ValueError(f"no purchase on or before as_of={as_of.date()} in the transactions table")
-    g = days.groupby("customer_id", sort=True)
-    first = g["day"].min()
-    last = g["day"].max()
-    n_days = g.size()
-    total = g["amount"].sum()
-    first_amount = days.loc[g["day"].idxmin(), ["customer_id", "amount"]].set_index("customer_id")["amount"]
+    ids = days["customer_id"].to_numpy()
+    starts = _runs(ids)  # days are sorted by customer, then day
+    ends = np.r_[starts[1:], len(ids)] - 1
+    day = days["day"].to_numpy()
+    amount = days["amount"].to_numpy()
+    n_days = np.diff(np.r_[starts, len(ids)])
+    total = np.add.reduceat(amount, starts)
+    first_amount = amount[starts]
     frequency = n_days - 1
-    repeat_total = total - first_amount
-    monetary = np.where(frequency > 0, repeat_total / frequency.clip(lower=1), 0.0)
+    monetary = np.where(frequency > 0, (total - first_amount) / np.maximum(frequency, 1), 0.0)
     out = pd.DataFrame(
         {
             "frequency": frequency.astype(float),
-            "recency_days": (last - first).dt.days.astype(float),
-            "T_days": (as_of - first).dt.days.astype(float),
+            "recency_days": ((day[ends] - day[starts]) // np.timedelta64(1, "D")).astype(float),
+            "T_days": ((np.datetime64(as_of) - day[starts]) // np.timedelta64(1, "D")).astype(float),
             "monetary_value": np.clip(monetary, 0.0, None),
-            "first_amount": first_amount.clip(lower=0.0),
-            "mean_amount": (total / n_days).clip(lower=0.0),
-            "mean_quantity": g["quantity"].mean().fillna(0.0),
-        }
+            "first_amount": np.clip(first_amount, 0.0, None),
+            "mean_amount": np.clip(total / n_days, 0.0, None),
+            "mean_quantity": np.add.reduceat(days["quantity"].to_numpy(), starts) / n_days,
+        },
+        index=pd.Index(ids[starts], name="customer_id"),
     )
-    out.index.name = "customer_id"
     return out
 
 

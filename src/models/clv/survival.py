@@ -85,7 +85,7 @@ def contract_labels(contracts: pd.DataFrame, as_of) -> pd.DataFrame:
     frame["cancelled_at"] = frame["cancelled_at"].where(frame["cancelled_at"] <= as_of)
     g = frame.groupby(frame["customer_id"].astype(str))
     start = g["start_date"].min()
-    all_cancelled = g["cancelled_at"].apply(lambda s: s.notna().all())
+    all_cancelled = g["cancelled_at"].count() == g.size()  # count() skips the open (NaT) ones
     end = g["cancelled_at"].max().where(all_cancelled, as_of)
     duration = (end - start).dt.days.astype(float).clip(lower=1.0)
     out = pd.DataFrame({DURATION: duration, EVENT: all_cancelled.astype(int)})
