@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -279,6 +280,11 @@ _SEARCH_SPACE: dict[str, Sequence[Any]] = {
     "reg_lambda": (0.0, 1.0, 5.0, 20.0),
     "max_depth": (-1, 3, 5),
 }
+
+
+# Prediction threads: rows are scored independently, so the numbers do not depend on them
+# (training keeps ``n_jobs`` for reproducible trees).
+_PREDICT_THREADS = os.cpu_count() or 1
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -570,7 +576,7 @@ class ChurnModel:
         return self.calibrator_.predict_proba(margin.reshape(-1, 1))[:, 1]
 
     def _margin_encoded(self, encoded: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster_.predict(encoded, raw_score=True), dtype=float)
+        return np.asarray(self.booster_.predict(encoded, raw_score=True, num_threads=_PREDICT_THREADS), dtype=float)
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Raw LightGBM margin (log-odds under the class weights) per row."""
@@ -593,10 +599,11 @@ class ChurnModel:
 
         Each row sums to :meth:`decision_function`.
         """
-        contrib = self.booster_.predict(self._lgb_frame(X), pred_contrib=True)
-        return pd.DataFrame(
-            np.asarray(contrib), columns=[*self.feature_names_, "bias"], index=X.index
-        )
+        return self._contributions_encoded(self._lgb_frame(X), X.index)
+
+    def _contributions_encoded(self, lgb_frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+        contrib = self.booster_.predict(lgb_frame, pred_contrib=True, num_threads=_PREDICT_THREADS)
+        return pd.DataFrame(np.asarray(contrib), columns=[*self.feature_names_, "bias"], index=index)
 
     def explain(self, X: pd.DataFrame, top_k: int = TOP_K_REASONS) -> pd.DataFrame:
         """Top-``top_k`` drivers per row as readable reason codes.
@@ -605,9 +612,15 @@ class ChurnModel:
         fewer non-zero contributions) and ``churn_reasons`` (joined with ``"; "``). Drivers
         are ranked by absolute contribution; ties keep the feature order.
         """
-        contrib = self.contributions(X).drop(columns="bias")
+        return self.predict_with_reasons(X, top_k)[1]
+
+    def predict_with_reasons(self, X: pd.DataFrame, top_k: int = TOP_K_REASONS) -> tuple[np.ndarray, pd.DataFrame]:
+        """Calibrated churn probability and :meth:`explain`'s reason codes, encoding ``X`` once."""
         encoded = self.encoder_.transform(X)
-        values = contrib.to_numpy()
+        lgb_frame = self.encoder_.to_lightgbm(encoded)
+        probability = self._calibrate(self._margin_encoded(lgb_frame))
+        contrib = self._contributions_encoded(lgb_frame, X.index)
+        values = contrib.drop(columns="bias").to_numpy()
         order = np.argsort(-np.abs(values), axis=1, kind="mergesort")[:, :top_k]
         names = np.asarray(self.feature_names_)
         reasons = np.full((len(X), top_k), "", dtype=object)
@@ -626,7 +639,7 @@ class ChurnModel:
             reasons, columns=[f"churn_reason_{k + 1}" for k in range(top_k)], index=X.index
         )
         out["churn_reasons"] = ["; ".join(r for r in row if r) for row in reasons]
-        return out
+        return probability, out
 
 
 # --------------------------------------------------------------------------- tiers & pyfunc
@@ -671,12 +684,12 @@ def score_frame(
     top_k_reasons: int = TOP_K_REASONS,
 ) -> pd.DataFrame:
     """``churn_probability``, ``risk_tier``, ``churn_reason_1..k`` and ``churn_reasons`` per row of ``X``."""
-    p = model.predict_proba(X)[:, 1]
+    p, reasons = model.predict_with_reasons(X, top_k=top_k_reasons)
     out = pd.DataFrame({"churn_probability": p}, index=X.index)
     out["risk_tier"] = risk_tiers(
         p, high_threshold=high_threshold, medium_threshold=medium_threshold, top_k=top_k
     )
-    return pd.concat([out, model.explain(X, top_k=top_k_reasons)], axis=1)
+    return pd.concat([out, reasons], axis=1)
 
 
 class ChurnPyfunc(PythonModel):
