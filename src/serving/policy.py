@@ -17,7 +17,7 @@ use the characters of numeric formats (``.0%``, ``,.0f``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -295,26 +295,35 @@ def load_policy(path: str | Path | None = None) -> Policy:
     return parse_policy(data, source=str(path))
 
 
-def _fill(template: str, row: dict[str, Any]) -> str:
-    def repl(match: re.Match) -> str:
-        name, spec = match.group(1), match.group(2)
-        value = row.get(name)
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-            return "n/a"
-        if isinstance(value, (np.integer,)):
-            value = int(value)
-        elif isinstance(value, np.floating):
-            value = float(value)
-        if isinstance(value, float) and value.is_integer() and not spec:
-            value = int(value)
-        if spec:
-            try:
-                return format(value, spec)
-            except (ValueError, TypeError):
-                return str(value)
-        return str(value)
+def _format_value(value: Any, spec: str | None) -> str:
+    """One template value as text: missing -> "n/a", whole floats without a spec as integers."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    if isinstance(value, np.integer):
+        value = int(value)
+    elif isinstance(value, np.floating):
+        value = float(value)
+    if isinstance(value, float) and value.is_integer() and not spec:
+        value = int(value)
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            return str(value)
+    return str(value)
 
-    return _PLACEHOLDER.sub(repl, template)
+
+def _fill_rows(template: str, columns: Mapping[str, Sequence[Any]], n: int) -> np.ndarray:
+    """``template`` filled for ``n`` rows: one pass per placeholder (not one regex per row)."""
+    out = np.full(n, "", dtype=object)
+    pos = 0
+    for match in _PLACEHOLDER.finditer(template):
+        name, spec = match.group(1), match.group(2)
+        values = columns.get(name)
+        text = (["n/a"] * n if values is None else [_format_value(v, spec) for v in values])
+        out = out + template[pos : match.start()] + np.asarray(text, dtype=object)
+        pos = match.end()
+    return out + template[pos:]
 
 
 def check_columns(policy: Policy, columns: Iterable[str]) -> None:
@@ -350,23 +359,27 @@ def assign_actions(frame: pd.DataFrame, policy: Policy, *, language: str = "both
         chosen[hit] = i
         unassigned &= ~hit
     actions = policy.actions
-    template_cols = sorted(policy.required_columns() & set(frame.columns) | {"top_negative_topic"} & set(frame.columns))
-    records = frame[template_cols].to_dict("records") if template_cols else [{} for _ in range(n)]
-    names, reasons = [], []
-    for idx, row in zip(chosen, records, strict=True):
+    topics = frame["top_negative_topic"] if "top_negative_topic" in frame else pd.Series(None, index=frame.index)
+    teams = [policy.team_for(t) for t in topics.tolist()]
+    names = np.empty(n, dtype=object)
+    reasons = np.empty(n, dtype=object)
+    for idx in np.unique(chosen):
+        rows = np.flatnonzero(chosen == idx)
         action = actions[idx]
-        team = policy.team_for(row.get("top_negative_topic"))
-        row = {**row, "team_en": team.en, "team_zh": team.zh}
-        en, zh = _fill(action.reason_en, row), _fill(action.reason_zh, row)
+        part = frame.iloc[rows]
+        columns: dict[str, Sequence[Any]] = {
+            c: part[c].tolist() for c in action.template_columns() if c in part.columns
+        }
+        columns["team_en"] = [teams[i].en for i in rows]
+        columns["team_zh"] = [teams[i].zh for i in rows]
+        en = _fill_rows(action.reason_en, columns, len(rows))
+        zh = _fill_rows(action.reason_zh, columns, len(rows))
         if language == "en":
-            names.append(action.en)
-            reasons.append(en)
+            names[rows], reasons[rows] = action.en, en
         elif language == "zh":
-            names.append(action.zh)
-            reasons.append(zh)
+            names[rows], reasons[rows] = action.zh, zh
         else:
-            names.append(f"{action.zh} / {action.en}")
-            reasons.append(f"{zh} / {en}")
+            names[rows], reasons[rows] = f"{action.zh} / {action.en}", zh + " / " + en
     return pd.DataFrame(
         {
             "action_id": [actions[i].id for i in chosen],
