@@ -98,7 +98,9 @@ def fingerprint_frames(*frames: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     for frame in frames:
         digest.update(repr(list(zip(frame.columns, map(str, frame.dtypes), strict=True))).encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+        # categorize=False gives the same hashes; factorising millions of distinct ids first
+        # (the default) only made it slower
+        digest.update(pd.util.hash_pandas_object(frame, index=False, categorize=False).values.tobytes())
     return digest.hexdigest()[:16]
 
 

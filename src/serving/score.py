@@ -217,17 +217,20 @@ def feedback_signals(
             "urgent_complaints_recent": (complaint & recent & urgent).astype(int),
         }
     ).groupby("customer_id").sum()
-    out.loc[counts.index.intersection(out.index), counts.columns] = counts.loc[counts.index.intersection(out.index)]
+    counts = counts.reindex(out.index, fill_value=0)
+    for col in counts.columns:
+        out[col] = counts[col].to_numpy()
     if "topics" in fb:
         topics = fb.loc[complaint, ["customer_id", "topics"]].dropna(subset=["topics"])
         exploded = topics.assign(topic=topics["topics"].astype(str).str.replace(" ", "").str.split(";")).explode("topic")
         exploded = exploded[exploded["topic"].astype(str) != ""]
         if len(exploded):
-            table = pd.crosstab(exploded["customer_id"].astype(str), exploded["topic"])
+            table = (
+                exploded.groupby([exploded["customer_id"].astype(str), exploded["topic"]]).size()
+                .unstack(fill_value=0).reindex(out.index, fill_value=0).astype("int64")
+            )
             table.columns = [f"complaint_topic_{c}_count" for c in table.columns]
-            out = out.join(table, how="left")
-            cols = list(table.columns)
-            out[cols] = out[cols].fillna(0).astype("int64")
+            out = pd.concat([out, table], axis=1)
     return out.astype({"negative_feedback_recent": "int64", "urgent_complaints_recent": "int64"})
 
 
@@ -516,7 +519,8 @@ def log_scoring_run(result: ScoringResult) -> str:
     with tracking.start_run("scoring", run_name=meta["scoring_run_id"], data_fingerprint=fingerprint, tags=tags, params=params) as run:
         metrics: dict[str, float] = {f"rows_{k}": float(v) for k, v in meta["row_counts"].items()}
         metrics["customers_scored"] = float(len(scored))
-        for col, counts in tier_distributions(scored).items():
+        tiers = tier_distributions(scored)
+        for col, counts in tiers.items():
             for key, value in counts.items():
                 metrics[f"n_{col}_{_slug(key)}"] = float(value)
         if "clv" in scored and "churn_probability" in scored:
@@ -530,7 +534,7 @@ def log_scoring_run(result: ScoringResult) -> str:
             metrics["drift_n_features_over_0_2"] = float(result.drift["drifted"].sum())
             mlflow.log_dict(json.loads(result.drift.to_json(orient="records")), "drift_psi.json")
         mlflow.log_metrics(metrics)
-        mlflow.log_dict({**meta, "tier_distributions": tier_distributions(scored)}, "scoring_summary.json")
+        mlflow.log_dict({**meta, "tier_distributions": tiers}, "scoring_summary.json")
         return run.info.run_id
 
 
