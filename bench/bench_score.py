@@ -144,7 +144,8 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--train-customers", type=int, default=3000)
     parser.add_argument("--project", type=Path, default=None,
-                        help="Reuse a project folder whose MLflow store already has the champions (skips training).")
+                        help="Keep the temporary project in this folder; training (and data generation) are skipped "
+                             "when it already holds them, so reruns time scoring alone.")
     parser.add_argument("--new-text-share", type=float, default=0.1,
                         help="Share of feedback rows left unclassified (classified while scoring).")
     parser.add_argument("--sentiment-dir", type=Path, default=None,
@@ -170,7 +171,7 @@ def main() -> None:
         os.environ.update({"CUSTSAT_PROJECT_DIR": tmp})
         os.environ.pop("MLFLOW_TRACKING_URI", None)
         get_settings.cache_clear()
-        if not args.project:
+        if not (Path(tmp) / "train" / "customers.parquet").exists():
             t0 = time.perf_counter()
             if sentiment_dir is not None:
                 (Path(tmp) / "data" / "models").mkdir(parents=True, exist_ok=True)
