@@ -14,6 +14,7 @@ from custsat.models.churn import (
     coerce_binary_label,
     prepare_training_frame,
     risk_tiers,
+    score_frame,
     split_by_time,
 )
 from custsat.models.tabular import OTHER, TabularEncoder
@@ -140,6 +141,21 @@ def test_explain_renders_missing_and_categorical_values(fitted):
     assert "recency_days=400 (raises risk)" in reasons["churn_reasons"]
     assert "complaints_open=4 (raises risk)" in reasons["churn_reasons"]
     assert model.predict_proba(X)[0, 1] > 0.8
+
+
+def test_at_risk_reasons_explain_exactly_the_medium_and_high_rows(fitted):
+    model, test = fitted
+    X = test[FEATURES].head(300).reset_index(drop=True)
+    full = score_frame(model, X, high_threshold=0.6, medium_threshold=0.3)
+    lean = score_frame(model, X, high_threshold=0.6, medium_threshold=0.3, reasons="at_risk")
+    pd.testing.assert_frame_equal(full.drop(columns=full.filter(like="churn_reason").columns),
+                                  lean.drop(columns=lean.filter(like="churn_reason").columns))
+    at_risk = (lean["risk_tier"] != "low").to_numpy()
+    assert 0 < at_risk.sum() < len(X)
+    pd.testing.assert_frame_equal(lean[at_risk], full[at_risk])
+    assert (lean.loc[~at_risk, "churn_reasons"] == "").all()
+    with pytest.raises(ValueError, match="reasons must be one of"):
+        score_frame(model, X, reasons="some")
 
 
 def test_fit_is_reproducible_with_seed():

@@ -37,6 +37,9 @@ def score(
     text_cache: bool = typer.Option(True, "--text-cache/--no-text-cache", help="Reuse cached text classifications."),
     unknown_customers: str | None = typer.Option(None, "--unknown-customers", help="error|warn"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    all_reasons: bool = typer.Option(
+        False, "--all-reasons", help="Churn reasons for every customer (default: medium and high risk only).",
+    ),
 ) -> None:
     """Score every customer: tiers, complaints, churn risk, CLV and the recommended next action.
 
@@ -59,7 +62,7 @@ def score(
         )
         result = _run(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of, policy=policy,
                       engine=engine, chunk_size=chunk_size, language=language, text_cache=text_cache,
-                      unknown_customers=unknown_customers, progress=progress)
+                      unknown_customers=unknown_customers, progress=progress, all_reasons=all_reasons)
     except _user_errors() as error:
         from rich.markup import escape
 

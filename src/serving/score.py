@@ -313,11 +313,14 @@ def score_tables(
     input_fingerprints: Mapping[str, str] | None = None,
     validate: bool = True,
     churn_params: Mapping[str, Any] | None = None,
+    all_reasons: bool = False,
 ) -> ScoringResult:
     """Score validated (or, with ``validate=True``, raw) contract tables; see the module docstring.
 
     ``text_cache``: True = ``<processed_dir>/text_cache.parquet``, a path, or False/None
-    for no cache. ``input_fingerprints`` (e.g. of the files) default to fingerprints of
+    for no cache. Churn reasons are given for medium- and high-risk customers (the ones
+    actions are about; TreeSHAP is the costliest scoring step) unless ``all_reasons``.
+    ``input_fingerprints`` (e.g. of the files) default to fingerprints of
     the validated frames. Raises ``ModelNotFoundError`` (missing champion, naming the
     model and ``make train``), ``SchemaMismatchError`` (features vs. model signature),
     ``ContractError`` (invalid inputs) and ``PolicyError`` (invalid policy).
@@ -368,6 +371,7 @@ def score_tables(
     timer.lap("features")
 
     # 4. models
+    churn_params = {"reasons": "all" if all_reasons else "at_risk", **(churn_params or {})}
     churn_out = apply_model(churn, features, engine=engine, chunk_size=chunk_size, progress=progress, params=churn_params)
     churn_out = churn_out.rename(columns=CHURN_RENAME)
     timer.lap("churn_model")
