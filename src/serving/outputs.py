@@ -67,10 +67,13 @@ def top_topics(features: pd.DataFrame, *, k: int = 3) -> pd.Series:
     ids = np.array([mapping[c] for c in cols], dtype=object)
     # stable sort by descending count keeps alphabetical order for ties
     order = np.argsort(-counts, axis=1, kind="stable")[:, :k]
-    out = []
-    for row_counts, row_order in zip(counts, order, strict=True):
-        parts = [f"{ids[j]}:{int(row_counts[j])}" for j in row_order if row_counts[j] > 0]
-        out.append("; ".join(parts))
+    rows = np.arange(len(counts))
+    out = np.full(len(counts), "", dtype=object)
+    # column by column over the ranks: counts are sorted, so a zero ends the row's list
+    for j in range(order.shape[1]):
+        count = counts[rows, order[:, j]]
+        text = ids[order[:, j]] + ":" + count.astype(np.int64).astype(str).astype(object)
+        out = np.where(count > 0, np.where(j == 0, text, out + "; " + text), out)
     return pd.Series(out, index=features.index, dtype=object)
 
 
