@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
@@ -199,6 +200,16 @@ def parse_table(
 _EXCEL_WHOLE_NUMBER = r"^(\d+)\.0$"  # 12.0 from Excel is id "12", not "12.0"
 
 
+def _arrow_strings(values: pd.Series) -> pyarrow.Array | None:
+    """``values`` as an Arrow string array, or None when they are not all strings/missing."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return None
+    try:
+        return pyarrow.array(values, type=pyarrow.string(), from_pandas=True)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
+        return None
+
+
 def clean_text(values: pd.Series) -> pd.Series:
     """Ids and texts as stripped Python strings (object dtype, missing = None).
 
@@ -208,21 +219,37 @@ def clean_text(values: pd.Series) -> pd.Series:
     copy in memory). Mixed columns (numbers among strings, as Excel gives) take the pandas
     path; both agree.
     """
-    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
-        try:
-            arrow = pyarrow.array(values, type=pyarrow.string(), from_pandas=True)
-        except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
-            arrow = None
-        if arrow is not None:
-            cleaned = pc.replace_substring_regex(pc.utf8_trim_whitespace(arrow), _EXCEL_WHOLE_NUMBER, r"\1")
-            changed = pc.fill_null(pc.not_equal(cleaned, arrow), False).to_numpy(zero_copy_only=False)
-            out = values.astype(object).to_numpy(copy=True)
-            out[values.isna().to_numpy()] = None
-            if changed.any():
-                out[changed] = cleaned.filter(changed).to_numpy(zero_copy_only=False)
-            return pd.Series(out, index=values.index, dtype=object, name=values.name)
+    arrow = _arrow_strings(values)
+    if arrow is not None:
+        cleaned = pc.replace_substring_regex(pc.utf8_trim_whitespace(arrow), _EXCEL_WHOLE_NUMBER, r"\1")
+        changed = pc.fill_null(pc.not_equal(cleaned, arrow), False).to_numpy(zero_copy_only=False)
+        out = values.astype(object).to_numpy(copy=True)
+        out[values.isna().to_numpy()] = None
+        if changed.any():
+            out[changed] = cleaned.filter(changed).to_numpy(zero_copy_only=False)
+        return pd.Series(out, index=values.index, dtype=object, name=values.name)
     text = values.astype("string").str.strip().str.replace(_EXCEL_WHOLE_NUMBER, r"\1", regex=True)
     return text.astype(object).where(values.notna(), None)
+
+
+def duplicated_ids(values: pd.Series) -> pd.Series:
+    """Rows whose (non-missing) id occurs more than once.
+
+    Arrow first tells whether there is any duplicate at all (the usual answer: none), about
+    twice as fast as pandas at millions of ids; the mask itself comes from pandas.
+    """
+    arrow = _arrow_strings(values)
+    if arrow is not None and len(pc.unique(arrow.drop_null())) == len(arrow) - arrow.null_count:
+        return pd.Series(False, index=values.index)
+    return values.notna() & values.duplicated(keep=False)
+
+
+def isin_ids(values: pd.Series, known: pd.Series) -> np.ndarray:
+    """``values.isin(known)`` for string ids (Arrow's hash set when both are strings)."""
+    arrow, known_arrow = _arrow_strings(values), _arrow_strings(known)
+    if arrow is not None and known_arrow is not None:
+        return pc.fill_null(pc.is_in(arrow, value_set=known_arrow), False).to_numpy(zero_copy_only=False)
+    return values.isin(pd.Index(known)).to_numpy()
 
 
 def _parse_dates(name, frame, column, date_format, source) -> pd.Series:
@@ -290,8 +317,7 @@ def check_values(name: str, frame: pd.DataFrame, *, now=None, source: str | None
     contract = CONTRACTS[name]
     for column in contract.unique:
         if column in frame.columns:
-            present = frame[column].notna()
-            dup = present & frame[column].duplicated(keep=False)
+            dup = duplicated_ids(frame[column])
             if dup.any():
                 _fail(name, column, "duplicate id", frame, dup, source)
     try:
@@ -321,12 +347,12 @@ def check_references(
         raise ValueError("unknown_customers must be 'error' or 'warn'")
     if "customers" not in tables:
         return
-    known = pd.Index(tables["customers"]["customer_id"])
+    known = tables["customers"]["customer_id"]
     for name in ("transactions", "feedback", "contracts"):
         frame = tables.get(name)
         if frame is None:
             continue
-        unknown = ~frame["customer_id"].isin(known)
+        unknown = pd.Series(~isin_ids(frame["customer_id"], known), index=frame.index)
         if unknown.any():
             rule = "customer_id not found in the customers table"
             if unknown_customers == "error":
