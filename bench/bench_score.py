@@ -132,6 +132,7 @@ def score_once(folder: Path, out: Path, engine: str, chunk_size: int) -> dict:
         "engine": engine,
         "chunk_size": chunk_size,
         "stage_seconds": result.metadata.get("stage_seconds", {}),
+        "stage_peak_rss_mib": result.metadata.get("stage_peak_rss_mib", {}),
         "text": result.metadata.get("text", {}),
         "text_runtime": os.environ.get("CUSTSAT_TEXT_RUNTIME", "torch"),
     }

@@ -108,10 +108,11 @@ def sort_by_priority(frame: pd.DataFrame) -> pd.DataFrame:
     at_risk = frame.get("clv", pd.Series(0.0, index=frame.index)).fillna(0).astype(float) * frame.get(
         "churn_probability", pd.Series(0.0, index=frame.index)
     ).fillna(0).astype(float)
-    key = pd.DataFrame(
-        {"priority": frame["priority"].to_numpy(), "risk": -at_risk.to_numpy(), "cid": frame["customer_id"].astype(str).to_numpy()}
-    )
-    order = key.sort_values(["priority", "risk", "cid"], kind="mergesort").index.to_numpy()
+    cid = frame["customer_id"].astype(str)
+    # rows usually arrive sorted by id (the features are): their position then ranks the ids,
+    # and one lexsort of numbers replaces a three-key sort that factorises a million strings
+    id_rank = np.arange(len(frame)) if cid.is_monotonic_increasing else cid.rank(method="dense").to_numpy()
+    order = np.lexsort((id_rank, -at_risk.to_numpy(), frame["priority"].to_numpy()))
     return frame.iloc[order].reset_index(drop=True)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -358,6 +359,8 @@ def score_tables(
         feedback, text_stats, text_versions = classify_feedback_cached(
             feedback, text_models, cache_path=cache_path, progress=progress)
         tables["feedback"] = feedback
+        if text_stats.get("classified"):
+            release_memory()  # the text models are dropped by now; the later stages need the room
     timer.lap("classify_text")
 
     # 3. features
@@ -438,6 +441,7 @@ def score_tables(
     }
     timer.lap("drift")
     metadata["stage_seconds"] = timer.laps
+    metadata["stage_peak_rss_mib"] = timer.peaks
     result = ScoringResult(scored=scored, feedback=tables.get("feedback"), drift=drift_table, metadata=metadata)
     if log_run:
         result.mlflow_run_id = log_scoring_run(result)
@@ -446,7 +450,8 @@ def score_tables(
 
 
 class _Timer:
-    """Wall-clock seconds per scoring stage (reported in metadata; never written into outputs)."""
+    """Wall-clock seconds per scoring stage and the process's peak memory at its end (MiB, so
+    the stage that raised it shows); reported in metadata, never written into outputs."""
 
     def __init__(self) -> None:
         import time
@@ -454,11 +459,42 @@ class _Timer:
         self._clock = time.perf_counter
         self._last = self._clock()
         self.laps: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}
 
     def lap(self, name: str) -> None:
         now = self._clock()
         self.laps[name] = round(now - self._last, 3)
         self._last = now
+        peak = peak_rss_mib()
+        if peak is not None:
+            self.peaks[name] = peak
+
+
+def release_memory() -> None:
+    """Collect cyclic garbage and hand freed heap back to the OS.
+
+    glibc keeps freed memory in per-thread arenas, and the text stage (torch and ONNX Runtime
+    threads) leaves a lot there, on top of what the later stages need. ``malloc_trim`` is
+    glibc-only: elsewhere this only collects garbage.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_rss_mib() -> float | None:
+    """Peak resident memory of this process so far, in MiB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)  # bytes on macOS, KiB on Linux
 
 
 def _build_features(tables, as_of, *, engine: str, config) -> pd.DataFrame:
@@ -572,6 +608,7 @@ def score_files(
     start = time.perf_counter()
     tables = load_tables(paths, unknown_customers=unknown_customers)
     read_seconds = round(time.perf_counter() - start, 3)
+    read_peak = peak_rss_mib()
     result = score_tables(tables, as_of, validate=False, **kwargs)
     start = time.perf_counter()
     if out is not None:
@@ -581,5 +618,8 @@ def score_files(
     result.metadata["stage_seconds"] = {
         "read_and_validate": read_seconds, **result.metadata.get("stage_seconds", {}),
         "write_outputs": round(time.perf_counter() - start, 3),
+    }
+    result.metadata["stage_peak_rss_mib"] = {
+        "read_and_validate": read_peak, **result.metadata.get("stage_peak_rss_mib", {}), "write_outputs": peak_rss_mib(),
     }
     return result
