@@ -725,7 +725,9 @@ class SurvivalCLV:
             return part
 
         n_blocks = max(1, -(-len(frame) // self._BLOCK_ROWS))
-        if tails is None or n_blocks == 1:  # tails from the first block's draws (older pickles)
+        # tails not fixed at fit (older pickles, other horizons): the first block runs alone and
+        # lends the tails of its draws to the others
+        if tails is None or n_blocks == 1:
             parts = [block(0)]
             tails = parts[0].attrs.get("tails")
             todo = range(1, n_blocks)

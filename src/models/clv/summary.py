@@ -74,7 +74,7 @@ def purchase_days(transactions: pd.DataFrame, start=None, end=None) -> pd.DataFr
     """One row per customer and purchase day in ``(start, end]`` (both optional, days).
 
     Columns: ``customer_id``, ``day`` (datetime64, midnight), ``amount`` (sum of the day,
-    refunds included), ``quantity`` (sum, NaN when the table has none). A day counts as a
+    refunds included), ``quantity`` (sum, 0 when the table has none). A day counts as a
     purchase day when it has at least one row with a non-negative amount; refund-only days
     (all amounts < 0) change no purchase count. Rows are sorted by customer and day.
 
