@@ -111,9 +111,7 @@ def generate(n_customers: int, folder: Path, new_text_share: float) -> float:
 
 def score_once(folder: Path, out: Path, engine: str, chunk_size: int) -> dict:
     """Run in a child process: score the folder and report time and peak RSS."""
-    import resource
-
-    from custsat.serving.score import resolve_input_paths, score_files
+    from custsat.serving.score import peak_rss_mib, resolve_input_paths, score_files
 
     t0 = time.perf_counter()
     result = score_files(
@@ -121,14 +119,13 @@ def score_once(folder: Path, out: Path, engine: str, chunk_size: int) -> dict:
         text_cache=False, progress=False,
     )
     seconds = time.perf_counter() - t0
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "customers": len(result.scored),
         "transactions": result.metadata["row_counts"]["transactions"],
         "feedback": result.metadata["row_counts"].get("feedback", 0),
         "seconds": round(seconds, 2),
         "customers_per_second": round(len(result.scored) / seconds, 1),
-        "peak_rss_mib": round(peak_mib, 1),
+        "peak_rss_mib": peak_rss_mib(),
         "engine": engine,
         "chunk_size": chunk_size,
         "stage_seconds": result.metadata.get("stage_seconds", {}),

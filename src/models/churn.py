@@ -287,6 +287,10 @@ _SEARCH_SPACE: dict[str, Sequence[Any]] = {
 _PREDICT_THREADS = os.cpu_count() or 1
 
 
+def _reason_columns(top_k: int) -> list[str]:
+    return [f"churn_reason_{k + 1}" for k in range(top_k)]
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -632,7 +636,7 @@ class ChurnModel:
         rows = np.ones(len(X), dtype=bool) if explain_rows is None else np.asarray(explain_rows(probability), bool)
         if rows.all():
             return probability, self._explain_encoded(encoded, lgb_frame, top_k)
-        out = pd.DataFrame("", index=X.index, columns=[*(f"churn_reason_{k + 1}" for k in range(top_k)), "churn_reasons"])
+        out = pd.DataFrame("", index=X.index, columns=[*_reason_columns(top_k), "churn_reasons"])
         if rows.any():
             out.iloc[np.flatnonzero(rows)] = self._explain_encoded(encoded[rows], lgb_frame[rows], top_k).to_numpy()
         return probability, out
@@ -653,9 +657,7 @@ class ChurnModel:
                 shown = encoded.iloc[sel, col].to_numpy(dtype=object)
                 direction = np.where(c[sel] > 0, " (raises risk)", " (lowers risk)")
                 reasons[sel, j] = [f"{names[col]}={_format_value(v)}{d}" for v, d in zip(shown, direction, strict=True)]
-        out = pd.DataFrame(
-            reasons, columns=[f"churn_reason_{k + 1}" for k in range(top_k)], index=encoded.index
-        )
+        out = pd.DataFrame(reasons, columns=_reason_columns(top_k), index=encoded.index)
         out["churn_reasons"] = ["; ".join(r for r in row if r) for row in reasons]
         return out
 
