@@ -109,14 +109,14 @@ def generate(n_customers: int, folder: Path, new_text_share: float) -> float:
     return time.perf_counter() - t0
 
 
-def score_once(folder: Path, out: Path, engine: str, chunk_size: int) -> dict:
+def score_once(folder: Path, out: Path, engine: str, chunk_size: int, stream: bool = False) -> dict:
     """Run in a child process: score the folder and report time and peak RSS."""
     from custsat.serving.score import peak_rss_mib, resolve_input_paths, score_files
 
     t0 = time.perf_counter()
     result = score_files(
         resolve_input_paths(input_dir=folder), out=out, as_of=AS_OF, engine=engine, chunk_size=chunk_size,
-        text_cache=False, progress=False,
+        text_cache=False, progress=False, stream=stream,
     )
     seconds = time.perf_counter() - t0
     return {
@@ -127,6 +127,7 @@ def score_once(folder: Path, out: Path, engine: str, chunk_size: int) -> dict:
         "customers_per_second": round(len(result.scored) / seconds, 1),
         "peak_rss_mib": peak_rss_mib(),
         "engine": engine,
+        "stream": stream,
         "chunk_size": chunk_size,
         "stage_seconds": result.metadata.get("stage_seconds", {}),
         "stage_peak_rss_mib": result.metadata.get("stage_peak_rss_mib", {}),
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
     parser.add_argument("--chunk-size", type=int, default=50_000)
+    parser.add_argument("--stream", action="store_true", help="Score out of core (custsat score --stream).")
     parser.add_argument("--train-customers", type=int, default=3000)
     parser.add_argument("--project", type=Path, default=None,
                         help="Keep the temporary project in this folder; training (and data generation) are skipped "
@@ -153,7 +155,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if args.child:
-        print(json.dumps(score_once(Path(args.child[0]), Path(args.child[1]), args.engine, args.chunk_size)))
+        print(json.dumps(score_once(Path(args.child[0]), Path(args.child[1]), args.engine, args.chunk_size,
+                                    args.stream)))
         return
 
     sentiment_dir = args.sentiment_dir or (champion_sentiment_dir() if args.new_text_share > 0 else None)
@@ -183,6 +186,7 @@ def main() -> None:
             gen_s = generate(n, folder, args.new_text_share) if not (folder / "customers.parquet").exists() else 0.0
             child = subprocess.run(
                 [sys.executable, __file__, "--engine", args.engine, "--chunk-size", str(args.chunk_size),
+                 *(["--stream"] if args.stream else []),
                  "--child", str(folder), str(Path(tmp) / f"scored_{n}.parquet")],
                 env=env, capture_output=True, text=True, check=False,
             )

@@ -93,15 +93,48 @@ def git_commit(cwd: Path | None = None) -> str:
         return "unknown"
 
 
+def _frame_header(frame: pd.DataFrame) -> str:
+    return repr(list(zip(frame.columns, map(str, frame.dtypes), strict=True)))
+
+
+def _row_hashes(frame: pd.DataFrame) -> bytes:
+    # categorize=False gives the same hashes; factorising millions of distinct ids first
+    # (the default) only made it slower
+    return pd.util.hash_pandas_object(frame, index=False, categorize=False).values.tobytes()
+
+
 def fingerprint_frames(*frames: pd.DataFrame) -> str:
     """A stable SHA-256 (first 16 hex digits) over the frames' columns, dtypes and values."""
     digest = hashlib.sha256()
     for frame in frames:
-        digest.update(repr(list(zip(frame.columns, map(str, frame.dtypes), strict=True))).encode())
-        # categorize=False gives the same hashes; factorising millions of distinct ids first
-        # (the default) only made it slower
-        digest.update(pd.util.hash_pandas_object(frame, index=False, categorize=False).values.tobytes())
+        digest.update(_frame_header(frame).encode())
+        digest.update(_row_hashes(frame))
     return digest.hexdigest()[:16]
+
+
+class FrameFingerprint:
+    """:func:`fingerprint_frames` of one table, fed one batch of rows at a time.
+
+    Rows hash independently, so the batches of a table give the digest of the whole table,
+    provided every batch has the table's columns and dtypes (checked).
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._header: str | None = None
+
+    def update(self, frame: pd.DataFrame) -> FrameFingerprint:
+        header = _frame_header(frame)
+        if self._header is None:
+            self._header = header
+            self._digest.update(header.encode())
+        elif header != self._header:
+            raise ValueError(f"batch columns/dtypes {header} differ from the first batch's {self._header}")
+        self._digest.update(_row_hashes(frame))
+        return self
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()[:16]
 
 
 def fingerprint_files(*paths: str | Path) -> str:

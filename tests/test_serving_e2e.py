@@ -317,3 +317,120 @@ def test_spark_matches_duckdb(project, text_models):
     for col in ("churn_probability", "sentiment_mean", "clv", "expected_remaining_lifetime_days"):
         np.testing.assert_allclose(duck[col].to_numpy(float), spark[col].to_numpy(float), rtol=1e-9, atol=1e-9,
                                    equal_nan=True, err_msg=col)
+
+
+# --------------------------------------------------------------------------- streamed (out-of-core) scoring
+def _parquet_inputs(tables, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, frame in tables.items():
+        paths[name] = folder / f"{name}.parquet"
+        frame.to_parquet(paths[name], index=False)
+    return paths
+
+
+def test_stream_matches_in_memory(project, text_models, tmp_path):
+    """Chunked scoring gives the in-memory list: same rows, order, run id and values.
+
+    The CLV interval bounds are Monte-Carlo draws seeded per block of customers, so chunks
+    change them; they must still bracket the CLV and repeat exactly on a rerun.
+    """
+    from custsat.serving.score import score_files
+
+    paths = _parquet_inputs(project["tables"], tmp_path / "in")
+    common = {"as_of": AS_OF, "text_models": text_models, "text_cache": False, "log_run": False}
+    whole = score_files(paths, out=tmp_path / "whole.csv", **common)
+    streamed = score_files(paths, out=tmp_path / "stream.csv", stream=True, chunk_size=97, batch_rows=150, **common)
+    assert streamed.metadata["chunks"] == 5
+    assert streamed.run_id == whole.run_id  # batch fingerprints equal whole-table ones
+    a = pd.read_csv(tmp_path / "whole.csv")
+    b = pd.read_csv(tmp_path / "stream.csv")
+    assert list(b.columns) == list(a.columns)
+    bounds = ["clv_low", "clv_high"]
+    # CLV point values may differ in the last bit (vector arithmetic over other block shapes)
+    pd.testing.assert_frame_equal(b.drop(columns=bounds), a.drop(columns=bounds), check_exact=False, rtol=1e-12)
+    # other draws, the same distribution: bounds ordered and close to the in-memory ones
+    scored = b["clv"].notna()
+    assert scored.any() and (b.loc[scored, "clv_low"] <= b.loc[scored, "clv_high"]).all()
+    assert b["clv_high"].corr(a["clv_high"]) > 0.95 and b["clv_low"].corr(a["clv_low"]) > 0.9
+
+    # the report and the MLflow summary see the same tiers as the in-memory path
+    assert streamed.scored["action_id"].value_counts().to_dict() == whole.scored["action_id"].value_counts().to_dict()
+    assert streamed.drift is not None
+    pd.testing.assert_frame_equal(streamed.drift, whole.drift)
+
+    again = score_files(paths, out=tmp_path / "again.csv", stream=True, chunk_size=97, batch_rows=150, **common)
+    assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "stream.csv").read_bytes()
+    assert again.run_id == streamed.run_id
+    score_files(paths, out=tmp_path / "s1.parquet", stream=True, chunk_size=97, **common)
+    score_files(paths, out=tmp_path / "s2.parquet", stream=True, chunk_size=97, **common)
+    assert (tmp_path / "s1.parquet").read_bytes() == (tmp_path / "s2.parquet").read_bytes()
+    score_files(paths, out=tmp_path / "whole.parquet", **common)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "s1.parquet").drop(columns=bounds),
+        pd.read_parquet(tmp_path / "whole.parquet").drop(columns=bounds), check_exact=False, rtol=1e-12,
+    )
+
+
+def test_stream_errors_name_the_input_rows(project, tmp_path):
+    """Checks across batches (duplicates, unknown customers) and in later batches report input rows."""
+    from custsat.data.contracts import ContractError
+    from custsat.serving.score import score_files
+
+    tables = project["tables"]
+    out = tmp_path / "scored.csv"
+
+    def run(**changed):
+        paths = _parquet_inputs({**tables, **changed}, tmp_path / f"in{len(list(tmp_path.iterdir()))}")
+        with pytest.raises(ContractError) as info:
+            score_files(paths, out=out, as_of=AS_OF, stream=True, batch_rows=150, log_run=False)
+        assert not out.exists()
+        return " ".join(str(info.value).split())
+
+    tx = tables["transactions"].copy()
+    tx.loc[300, "order_id"] = tx.loc[5, "order_id"]  # batches 1 and 3: only the cross-batch check sees it
+    message = run(transactions=tx)
+    assert "'transactions'" in message and "'order_id'" in message and "duplicate id" in message
+    assert "2 offending row(s)" in message and "row 7 " in message and "row 302 " in message
+
+    tx = tables["transactions"].copy()
+    tx["amount"] = tx["amount"].astype(str)  # as a CSV export gives it
+    tx.loc[400, "amount"] = "twelve"
+    message = run(transactions=tx)
+    assert "'amount'" in message and "row 402 " in message
+
+    fb = tables["feedback"].copy()
+    fb.loc[250, "customer_id"] = "C-NOBODY"
+    message = run(feedback=fb)
+    assert "customer_id not found in the customers table" in message and "row 252 " in message and "C-NOBODY" in message
+
+
+def test_cli_stream_writes_list_and_report(project, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from custsat.serving.cli import score
+
+    tables = project["tables"]
+    lab = project["truth"].loc[tables["feedback"]["feedback_id"]]
+    folder = tmp_path / "in"
+    _parquet_inputs({**tables, "feedback": tables["feedback"].assign(
+        sentiment=lab["sentiment"].to_numpy(), topics=lab["topics"].to_numpy())}, folder)
+    app = typer.Typer()
+    app.command()(score)
+    out, report = tmp_path / "out" / "scored.csv", tmp_path / "out" / "report.html"
+    args = ["--input-dir", str(folder), "--as-of", "2026-06-30", "--no-progress", "--stream", "--chunk-size", "120"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--report", str(report), "--csv-bom"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert out.read_bytes().startswith("\ufeffcustomer_id,".encode())
+    scored = pd.read_csv(out, encoding="utf-8-sig")
+    assert scored["customer_id"].is_unique and scored["priority"].is_monotonic_increasing
+    html = report.read_text(encoding="utf-8")
+    for section in ('id="actions"', 'id="topics"', 'id="nps-csat"', 'id="examples"', scored["scoring_run_id"].iloc[0]):
+        assert section in html
+    n_actions = scored["action_id"].value_counts()
+    assert f"{n_actions.iloc[0]:,}" in html
+
+    bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x.xlsx")])
+    assert bad.exit_code == 1 and "CSV or Parquet" in " ".join(bad.output.split())
+    assert not (tmp_path / "x.xlsx").exists()

@@ -472,24 +472,33 @@ def _coerce(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- public API
-def build_features_on(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: FeatureConfig) -> pd.DataFrame:
-    """Build the feature table on an engine whose raw tables are registered."""
+def prepare_features(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: FeatureConfig) -> str:
+    """Create the point-in-time views and aggregates; return the SQL of the final feature rows."""
     pit_views(eng, cols, as_of, config)
     check_point_in_time(eng, as_of)
     sql = _feature_sql(as_of, config)
     for name in ("tx_agg", "fb_agg", "base"):
         eng.table(name, sql[name])
     eng.table("scores", sql["scores"])
-    # DuckDB sorts in parallel; Spark's global sort costs a shuffle, pandas sorts its result instead
-    raw = eng.query(sql["final"] + (" ORDER BY b.customer_id" if eng.name == "duckdb" else ""))
-    out = _coerce(raw, output_columns(config))
+    return sql["final"]
 
-    fcols = cols["feedback"]
-    sentiment_available = ("sentiment" in fcols or "sentiment_score" in fcols) and bool(
-        out["sentiment_mean"].notna().any() or out["last_sentiment"].notna().any()
-    )
-    topics_available = "topics" in fcols
-    if not sentiment_available and int(out["feedback_count"].sum()) > 0:
+
+def coerce_features(raw: pd.DataFrame, config: FeatureConfig) -> pd.DataFrame:
+    """Feature rows from SQL in the documented dtypes and column order, sorted by customer_id."""
+    return _coerce(raw, output_columns(config))
+
+
+def text_availability(
+    feedback_columns: list[str], *, sentiment_values: int, feedback_rows: int, config: FeatureConfig
+) -> dict[str, bool]:
+    """Whether sentiment and topic features could be computed; warns when they could not.
+
+    ``sentiment_values``: customers with a sentiment_mean or last_sentiment;
+    ``feedback_rows``: feedback rows counted in the features.
+    """
+    sentiment_available = ("sentiment" in feedback_columns or "sentiment_score" in feedback_columns) and sentiment_values > 0
+    topics_available = "topics" in feedback_columns
+    if not sentiment_available and feedback_rows > 0:
         warnings.warn(
             "feedback has no sentiment labels (columns 'sentiment'/'sentiment_score' absent or empty): "
             "sentiment_mean, last_sentiment are NaN; complaints fall back to rating <= "
@@ -497,20 +506,28 @@ def build_features_on(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, conf
             SentimentUnavailableWarning,
             stacklevel=3,
         )
-    if not topics_available and int(out["feedback_count"].sum()) > 0:
+    if not topics_available and feedback_rows > 0:
         warnings.warn(
             "feedback has no 'topics' column: topic_<id>_count/share are NaN for customers with feedback",
             SentimentUnavailableWarning,
             stacklevel=3,
         )
-    out.attrs.update(
-        {
-            "as_of": as_of.isoformat(),
-            "engine": eng.name,
-            "sentiment_available": bool(sentiment_available),
-            "topics_available": bool(topics_available),
-        }
+    return {"sentiment_available": bool(sentiment_available), "topics_available": bool(topics_available)}
+
+
+def build_features_on(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: FeatureConfig) -> pd.DataFrame:
+    """Build the feature table on an engine whose raw tables are registered."""
+    final = prepare_features(eng, cols, as_of, config)
+    # DuckDB sorts in parallel; Spark's global sort costs a shuffle, pandas sorts its result instead
+    raw = eng.query(final + (" ORDER BY b.customer_id" if eng.name == "duckdb" else ""))
+    out = coerce_features(raw, config)
+    available = text_availability(
+        cols["feedback"],
+        sentiment_values=int((out["sentiment_mean"].notna() | out["last_sentiment"].notna()).sum()),
+        feedback_rows=int(out["feedback_count"].sum()),
+        config=config,
     )
+    out.attrs.update({"as_of": as_of.isoformat(), "engine": eng.name, **available})
     return out
 
 

@@ -65,23 +65,31 @@ def build_reference(
     return out
 
 
-def _numeric_shares(values: pd.Series, edges: list[float]) -> list[float]:
+def _numeric_counts(values: pd.Series, edges: list[float]) -> np.ndarray:
     arr = values.to_numpy(dtype="float64")
     missing = ~np.isfinite(arr)
     idx = np.searchsorted(np.asarray(edges, dtype="float64"), arr[~missing], side="right")
-    counts = np.bincount(idx, minlength=len(edges) + 1).astype(float).tolist()
-    counts.append(float(missing.sum()))
-    total = max(len(arr), 1)
-    return [c / total for c in counts]
+    return np.append(np.bincount(idx, minlength=len(edges) + 1).astype(float), float(missing.sum()))
 
 
-def _categorical_shares(text: pd.Series, levels: list[str]) -> list[float]:
-    total = max(len(text), 1)
+def _categorical_counts(text: pd.Series, levels: list[str]) -> np.ndarray:
     counts = text.value_counts()
     known = [float(counts.get(level, 0)) for level in levels]
     missing = float(counts.get(MISSING, 0))
-    other = float(total - sum(known) - missing)
-    return [c / total for c in (*known, other, missing)]
+    other = float(len(text) - sum(known) - missing)
+    return np.array([*known, other, missing])
+
+
+def _shares(counts: np.ndarray, total: int) -> list[float]:
+    return (counts / max(total, 1)).tolist()
+
+
+def _numeric_shares(values: pd.Series, edges: list[float]) -> list[float]:
+    return _shares(_numeric_counts(values, edges), len(values))
+
+
+def _categorical_shares(text: pd.Series, levels: list[str]) -> list[float]:
+    return _shares(_categorical_counts(text, levels), len(text))
 
 
 def psi(expected: Iterable[float], actual: Iterable[float]) -> float:
@@ -91,28 +99,54 @@ def psi(expected: Iterable[float], actual: Iterable[float]) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+class DriftCounter:
+    """Bin counts of scored features against a reference, added up over chunks of customers.
+
+    ``DriftCounter(reference).update(chunk_1).update(chunk_2).table()`` equals
+    ``psi_table(reference, pd.concat([chunk_1, chunk_2]))``: the bins are fixed by the
+    reference, so counts of chunks add up.
+    """
+
+    def __init__(self, reference: Mapping[str, Any]):
+        self.reference = reference
+        self.n_rows_ = 0
+        self.counts_: dict[str, np.ndarray] = {}
+        self.missing_: set[str] = set()
+
+    def update(self, features: pd.DataFrame) -> DriftCounter:
+        for col, ref in self.reference.get("features", {}).items():
+            if col not in features.columns:
+                self.missing_.add(col)
+                continue
+            s = features[col]
+            if ref["kind"] == "numeric":
+                counts = _numeric_counts(pd.to_numeric(s, errors="coerce").astype("float64"), list(ref["edges"]))
+            else:
+                counts = _categorical_counts(s.astype(object).where(s.notna(), MISSING).astype(str), list(ref["levels"]))
+            self.counts_[col] = self.counts_.get(col, 0) + counts
+        self.n_rows_ += len(features)
+        return self
+
+    def table(self) -> pd.DataFrame:
+        """PSI per referenced feature: columns feature, psi, drifted, note; largest PSI first."""
+        rows = []
+        for col, ref in self.reference.get("features", {}).items():
+            if col in self.missing_ or col not in self.counts_:
+                rows.append((col, np.nan, False, "missing at scoring time"))
+                continue
+            value = psi(ref["shares"], _shares(self.counts_[col], self.n_rows_))
+            rows.append((col, value, value > PSI_WARN, ""))
+        table = pd.DataFrame(rows, columns=["feature", "psi", "drifted", "note"])
+        return table.sort_values(["psi", "feature"], ascending=[False, True], na_position="last").reset_index(drop=True)
+
+
 def psi_table(reference: Mapping[str, Any], features: pd.DataFrame) -> pd.DataFrame:
     """PSI per referenced feature present in ``features``: columns feature, psi, drifted.
 
     Sorted by PSI, largest first. Features of the reference missing from ``features`` are
     listed with ``psi`` NaN and ``note`` "missing at scoring time".
     """
-    rows = []
-    for col, ref in reference.get("features", {}).items():
-        if col not in features.columns:
-            rows.append((col, np.nan, False, "missing at scoring time"))
-            continue
-        s = features[col]
-        if ref["kind"] == "numeric":
-            values = pd.to_numeric(s, errors="coerce").astype("float64")
-            actual = _numeric_shares(values, list(ref["edges"]))
-        else:
-            text = s.astype(object).where(s.notna(), MISSING).astype(str)
-            actual = _categorical_shares(text, list(ref["levels"]))
-        value = psi(ref["shares"], actual)
-        rows.append((col, value, value > PSI_WARN, ""))
-    table = pd.DataFrame(rows, columns=["feature", "psi", "drifted", "note"])
-    return table.sort_values(["psi", "feature"], ascending=[False, True], na_position="last").reset_index(drop=True)
+    return DriftCounter(reference).update(features).table()
 
 
 def save_reference(reference: Mapping[str, Any], path: str | Path) -> Path:

@@ -32,7 +32,14 @@ def score(
     csv_bom: bool = typer.Option(False, "--csv-bom", help="UTF-8 with BOM, for Excel in Chinese locales."),
     policy: Path | None = typer.Option(None, "--policy", help="Action policy YAML (default: the packaged one)."),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb (default) or spark (local[2] unless configured)."),
-    chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, help="Customers per model call."),
+    chunk_size: int = typer.Option(
+        50_000, "--chunk-size", min=1, help="Customers per model call (with --stream: per chunk held in memory).",
+    ),
+    stream: bool = typer.Option(
+        False, "--stream",
+        help="Out of core, for inputs larger than memory: Parquet inputs are read in batches, features built by "
+        "DuckDB on disk, customers scored chunk by chunk; CSV or Parquet output.",
+    ),
     language: str = typer.Option("both", "--language", help="Action names and reasons: zh|en|both."),
     text_cache: bool = typer.Option(True, "--text-cache/--no-text-cache", help="Reuse cached text classifications."),
     unknown_customers: str | None = typer.Option(None, "--unknown-customers", help="error|warn"),
@@ -62,7 +69,8 @@ def score(
         )
         result = _run(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of, policy=policy,
                       engine=engine, chunk_size=chunk_size, language=language, text_cache=text_cache,
-                      unknown_customers=unknown_customers, progress=progress, all_reasons=all_reasons)
+                      unknown_customers=unknown_customers, progress=progress, all_reasons=all_reasons,
+                      stream=stream)
     except _user_errors() as error:
         from rich.markup import escape
 

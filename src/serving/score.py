@@ -295,6 +295,58 @@ def apply_model(
 
 
 # --------------------------------------------------------------------------- pipeline
+def score_customers(
+    features: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame | None],
+    as_of: pd.Timestamp,
+    *,
+    churn: ServedModel,
+    clv: ServedModel,
+    policy: Policy,
+    config,
+    engine: str = "duckdb",
+    chunk_size: int = 50_000,
+    progress: bool = False,
+    churn_params: Mapping[str, Any] | None = None,
+    language: str = "both",
+    timer: _Timer | None = None,
+) -> pd.DataFrame:
+    """One row per customer of ``features``: kept features, complaint topics, churn, CLV, action.
+
+    Everything here is per customer: ``tables`` (transactions, feedback, contracts) need only
+    hold the rows of these customers, so customers can be scored chunk by chunk.
+    Rows keep the order of ``features``; model versions and the run id are added by the caller.
+    """
+    churn_out = apply_model(churn, features, engine=engine, chunk_size=chunk_size, progress=progress, params=churn_params)
+    churn_out = churn_out.rename(columns=CHURN_RENAME)
+    if timer:
+        timer.lap("churn_model")
+    clv_frame = clv_input(tables, as_of, features)
+    clv_out = apply_model(clv, clv_frame, engine=engine, chunk_size=chunk_size, progress=progress)
+    if timer:
+        timer.lap("clv_model")
+    if "customer_id" in clv_out.columns:  # the model's own key wins over row order
+        clv_out.index = clv_out.pop("customer_id").astype(str).to_numpy()
+    clv_out = clv_out.reindex(features["customer_id"].astype(str).to_numpy())
+
+    signals = feedback_signals(
+        tables.get("feedback"), pd.Index(features["customer_id"].astype(str)), as_of,
+        recent_days=policy.recent_days, complaint_max_rating=config.complaint_max_rating,
+    )
+    scored = features[["customer_id", *[c for c in FEATURE_COLUMNS_KEPT if c in features.columns]]].copy()
+    complaint_topics = signals.filter(like="complaint_topic_").rename(columns=lambda c: c.replace("complaint_topic_", "topic_"))
+    scored["top_topics"] = top_topics(complaint_topics.reset_index(drop=True).set_axis(features.index)) if len(
+        complaint_topics.columns) else ""
+    scored["negative_feedback_recent"] = signals["negative_feedback_recent"].to_numpy()
+    scored["urgent_complaints_recent"] = signals["urgent_complaints_recent"].to_numpy()
+    for col in CHURN_KEEP:
+        scored[col] = churn_out[col].to_numpy() if col in churn_out else np.nan
+    for col in CLV_KEEP:
+        scored[col] = clv_out[col].to_numpy() if col in clv_out else np.nan
+    actions = assign_actions(scored, policy, language=language)
+    return pd.concat([scored, actions], axis=1)
+
+
 def policy_fingerprint(policy: Policy) -> str:
     return hashlib.sha256(json.dumps(policy.model_dump(mode="json", by_alias=True), sort_keys=True).encode()).hexdigest()[:16]
 
@@ -373,36 +425,12 @@ def score_tables(
         raise ScoringInputError(f"no customers are known at as_of={as_of} (all signed up later?)")
     timer.lap("features")
 
-    # 4. models
+    # 4.-5. models, signals, tiers and actions
     churn_params = {"reasons": "all" if all_reasons else "at_risk", **(churn_params or {})}
-    churn_out = apply_model(churn, features, engine=engine, chunk_size=chunk_size, progress=progress, params=churn_params)
-    churn_out = churn_out.rename(columns=CHURN_RENAME)
-    timer.lap("churn_model")
-    clv_frame = clv_input(tables, as_of, features)
-    clv_out = apply_model(clv, clv_frame, engine=engine, chunk_size=chunk_size, progress=progress)
-    timer.lap("clv_model")
-    if "customer_id" in clv_out.columns:  # the model's own key wins over row order
-        clv_out.index = clv_out.pop("customer_id").astype(str).to_numpy()
-    clv_out = clv_out.reindex(features["customer_id"].astype(str).to_numpy())
-
-    # 5. signals, tiers and actions
-    signals = feedback_signals(
-        tables.get("feedback"), pd.Index(features["customer_id"].astype(str)), as_of,
-        recent_days=policy.recent_days, complaint_max_rating=config.complaint_max_rating,
+    scored = score_customers(
+        features, tables, as_of, churn=churn, clv=clv, policy=policy, config=config, engine=engine,
+        chunk_size=chunk_size, progress=progress, churn_params=churn_params, language=language, timer=timer,
     )
-    scored = features[["customer_id", *[c for c in FEATURE_COLUMNS_KEPT if c in features.columns]]].copy()
-    complaint_topics = signals.filter(like="complaint_topic_").rename(columns=lambda c: c.replace("complaint_topic_", "topic_"))
-    scored["top_topics"] = top_topics(complaint_topics.reset_index(drop=True).set_axis(features.index)) if len(
-        complaint_topics.columns) else ""
-    scored["negative_feedback_recent"] = signals["negative_feedback_recent"].to_numpy()
-    scored["urgent_complaints_recent"] = signals["urgent_complaints_recent"].to_numpy()
-    for col in CHURN_KEEP:
-        scored[col] = churn_out[col].to_numpy() if col in churn_out else np.nan
-    for col in CLV_KEEP:
-        scored[col] = clv_out[col].to_numpy() if col in clv_out else np.nan
-    actions = assign_actions(scored, policy, language=language)
-    scored = pd.concat([scored, actions], axis=1)
-
     model_versions = {
         "sentiment_model_version": text_versions["sentiment_model_version"],
         "topic_model_version": text_versions["topic_model_version"],
@@ -593,14 +621,26 @@ def score_files(
     csv_bom: bool = False,
     as_of: Any = None,
     unknown_customers: str | None = None,
+    stream: bool = False,
     **kwargs: Any,
 ) -> ScoringResult:
     """Read + validate the files, score (see :func:`score_tables`), write the list and report.
 
     Input fingerprints are those of the validated tables, so the same data in CSV or
-    Parquet gives the same ``scoring_run_id``.
+    Parquet gives the same ``scoring_run_id``. ``stream=True`` scores out of core instead,
+    chunk by chunk (:func:`custsat.serving.stream.score_stream`; CSV or Parquet output).
     """
     import time
+
+    if stream:
+        from custsat.serving.stream import score_stream
+
+        if out is None:
+            raise ScoringInputError("streamed scoring writes the list as it goes: give an output file")
+        if kwargs.pop("engine", "duckdb") != "duckdb":
+            raise ScoringInputError("--stream runs on DuckDB; Spark scales out on its own (--engine spark, no --stream)")
+        return score_stream(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of,
+                            unknown_customers=unknown_customers, **kwargs)
 
     from custsat.serving.outputs import summary_table, write_scored
     from custsat.serving.report import write_report
