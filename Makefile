@@ -87,6 +87,9 @@ bench: setup ## Benchmarks (features, text, scoring, synthetic data); results in
 	CUSTSAT_TEXT_RUNTIME=onnx-int8 $(BIN)/python bench/bench_score.py --sizes 1000000 --new-text-share 0.1 \
 		--out bench/results/bench_score_with_text.json
 	$(BIN)/python bench/bench_score.py --sizes 100000 1000000 --new-text-share 0
+	# out of core (custsat score --stream): memory bounded by DuckDB's limit, the batch and the chunk size
+	$(BIN)/python bench/bench_score.py --sizes 100000 1000000 2000000 --new-text-share 0 --stream \
+		--out bench/results/bench_score_stream.json
 
 notebooks: setup ## Execute every notebook in full mode (papermill), outputs in notebooks/executed/
 	mkdir -p notebooks/executed
