@@ -2,15 +2,15 @@
 
 Usage:
     .venv/bin/python bench/bench_score.py --sizes 100000 1000000 [--new-text-share 0.1] [--engine duckdb]
-        [--chunk-size 50000] [--out bench/results/bench_score.json]
+        [--chunk-size 50000] [--stream] [--out bench/results/bench_score.json]
 
 What it does, in a temporary project (its own MLflow store, nothing in ./mlruns is touched):
 1. trains small champion churn and CLV models on a 3,000-customer synthetic CRM
    (``--train-customers``), with the churn/CLV helpers' training code;
 2. for each size N: generates a synthetic CRM of N customers (seed 42), writes it as
    Parquet, then scores it with ``score_files`` (contract validation, features, both
-   models in chunks, policy, CSV/Parquet output) in a fresh subprocess, so that peak RSS
-   is that of one scoring run.
+   models in chunks, policy, Parquet list and HTML report) in a fresh subprocess, so that
+   peak memory is that of one scoring run; ``--stream`` scores out of core.
 
 Feedback carries its ground-truth sentiment/topics (as if already classified by an earlier
 run), except a share ``--new-text-share`` (default 10%) of the rows, chosen with a fixed seed,
@@ -115,7 +115,8 @@ def score_once(folder: Path, out: Path, engine: str, chunk_size: int, stream: bo
 
     t0 = time.perf_counter()
     result = score_files(
-        resolve_input_paths(input_dir=folder), out=out, as_of=AS_OF, engine=engine, chunk_size=chunk_size,
+        resolve_input_paths(input_dir=folder), out=out, report=out.with_suffix(".html"), as_of=AS_OF, engine=engine,
+        chunk_size=chunk_size,
         text_cache=False, progress=False, stream=stream,
     )
     seconds = time.perf_counter() - t0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from custsat.data.io import InputFileError, atomic_write_path, read_table, write_table
+from custsat.data.io import InputFileError, atomic_write_path, file_encoding, iter_table, read_table, write_table
 
 FRAME = pd.DataFrame({"客户编号": ["A001", "A002"], "反馈内容": ["物流太慢，包装破损", "服务很好！"]})
 
@@ -46,6 +46,31 @@ def test_empty_file_is_refused(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(InputFileError, match="transactions table .*(empty|no rows)"):
         read_table(path, table="transactions")
+
+
+@pytest.mark.parametrize("suffix,encoding", [(".csv", "utf-8-sig"), (".csv", "gb18030"), (".parquet", None), (".xlsx", None)])
+def test_batches_equal_the_whole_table(tmp_path, suffix, encoding):
+    """Streamed reading gives read_table's values and dtypes, with row positions as the index."""
+    frame = pd.DataFrame({"客户编号": [f"A{i:03d}" for i in range(23)], "反馈内容": ["物流太慢，包装破损", "", "good"] * 7 + ["a", "b"],
+                          "amount": [f"{i}.5" for i in range(23)]})
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False, encoding=encoding)
+        assert file_encoding(path, block_bytes=7) == ("utf-8-sig" if encoding == "utf-8-sig" else "gb18030")
+    else:
+        write_table(frame, path)
+    batches = list(iter_table(path, table="feedback", batch_rows=5))
+    assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
+    assert [b.index[0] for b in batches] == [0, 5, 10, 15, 20]
+    pd.testing.assert_frame_equal(pd.concat(batches), read_table(path))
+
+
+@pytest.mark.parametrize("content", [b"", b"customer_id,amount\n"])
+def test_empty_file_is_refused_when_streamed(tmp_path, content):
+    path = tmp_path / "transactions.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputFileError, match="transactions table .*(empty|no rows)"):
+        list(iter_table(path, table="transactions"))
 
 
 def test_unsupported_format_is_refused(tmp_path):

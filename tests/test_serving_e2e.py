@@ -416,6 +416,8 @@ def test_cli_stream_writes_list_and_report(project, tmp_path):
     folder = tmp_path / "in"
     _parquet_inputs({**tables, "feedback": tables["feedback"].assign(
         sentiment=lab["sentiment"].to_numpy(), topics=lab["topics"].to_numpy())}, folder)
+    (folder / "customers.parquet").unlink()  # a CSV export, read in batches too
+    tables["customers"].to_csv(folder / "customers.csv", index=False)
     app = typer.Typer()
     app.command()(score)
     out, report = tmp_path / "out" / "scored.csv", tmp_path / "out" / "report.html"

@@ -109,6 +109,63 @@ def read_table(path: str | Path, *, table: str | None = None) -> pd.DataFrame:
     return frame
 
 
+def file_encoding(path: str | Path, block_bytes: int = 1 << 24) -> str:
+    """:func:`detect_encoding` of a CSV file, reading UTF-8 files block by block (flat memory).
+
+    Files that are not UTF-8 are checked whole (GB18030's plausibility test needs the text).
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    with Path(path).open("rb") as handle:
+        try:
+            for block in iter(lambda: handle.read(block_bytes), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return "utf-8-sig"
+        except UnicodeDecodeError:
+            pass
+    return detect_encoding(Path(path).read_bytes(), path)
+
+
+def iter_table(path: str | Path, *, table: str | None = None, batch_rows: int = 500_000) -> Iterator[pd.DataFrame]:
+    """:func:`read_table` in batches of rows, indexed by row position in the file.
+
+    Parquet and CSV are read batch by batch, so files larger than memory can be read; XLSX
+    (at most ~1M rows) is read whole and then split. Values and dtypes are those of
+    :func:`read_table`.
+    """
+    path = Path(path)
+    label = f"{table} table ({path})" if table else str(path)
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx" or not path.exists() or suffix not in SUPPORTED_SUFFIXES or path.stat().st_size == 0:
+        frame = read_table(path, table=table)  # raises the usual errors for missing/empty/unknown files
+        for start in range(0, len(frame), batch_rows):
+            yield frame.iloc[start:start + batch_rows]
+        return
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        batches = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=batch_rows))
+        if parquet.metadata.num_rows == 0:
+            raise InputFileError(f"{label}: file has a header but no rows")
+    else:
+        try:
+            batches = pd.read_csv(path, encoding=file_encoding(path), dtype=str, keep_default_na=False,
+                                  na_values=[""], chunksize=batch_rows)
+        except pd.errors.EmptyDataError:
+            raise InputFileError(f"{label}: file has no header and no rows") from None
+    start = 0
+    for frame in batches:
+        frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+        frame.index = pd.RangeIndex(start, start + len(frame))
+        start += len(frame)
+        yield frame
+    if start == 0:
+        raise InputFileError(f"{label}: file has a header but no rows")
+
+
 @contextlib.contextmanager
 def atomic_write_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success."""

@@ -40,6 +40,9 @@ def score(
         help="Out of core, for inputs larger than memory: Parquet inputs are read in batches, features built by "
         "DuckDB on disk, customers scored chunk by chunk; CSV or Parquet output.",
     ),
+    batch_rows: int = typer.Option(
+        500_000, "--batch-rows", min=1, help="With --stream: input rows parsed and checked at a time.",
+    ),
     language: str = typer.Option("both", "--language", help="Action names and reasons: zh|en|both."),
     text_cache: bool = typer.Option(True, "--text-cache/--no-text-cache", help="Reuse cached text classifications."),
     unknown_customers: str | None = typer.Option(None, "--unknown-customers", help="error|warn"),
@@ -70,7 +73,7 @@ def score(
         result = _run(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of, policy=policy,
                       engine=engine, chunk_size=chunk_size, language=language, text_cache=text_cache,
                       unknown_customers=unknown_customers, progress=progress, all_reasons=all_reasons,
-                      stream=stream)
+                      **({"stream": True, "batch_rows": batch_rows} if stream else {}))
     except _user_errors() as error:
         from rich.markup import escape
 

@@ -351,6 +351,47 @@ def policy_fingerprint(policy: Policy) -> str:
     return hashlib.sha256(json.dumps(policy.model_dump(mode="json", by_alias=True), sort_keys=True).encode()).hexdigest()[:16]
 
 
+def drifted_features(drift_table: pd.DataFrame | None) -> list[str]:
+    """Features whose PSI exceeds the warning level (logged as a warning)."""
+    drifted = [] if drift_table is None else drift_table.loc[drift_table["drifted"], "feature"].tolist()
+    if drifted:
+        log.warning("feature drift (PSI > %.1f) against the churn model's training data: %s", drift_mod.PSI_WARN, drifted)
+    return drifted
+
+
+def run_metadata(
+    *,
+    run_id: str,
+    as_of: pd.Timestamp,
+    engine: str,
+    model_versions: Mapping[str, str],
+    churn: ServedModel,
+    clv: ServedModel,
+    input_fingerprints: Mapping[str, str],
+    policy: Policy,
+    row_counts: Mapping[str, int],
+    customers_scored: int,
+    text_stats: Mapping[str, Any],
+    drift_table: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """What a scoring run records (MLflow, report header), the same for both scoring paths."""
+    return {
+        "scoring_run_id": run_id,
+        "as_of": str(as_of),
+        "engine": engine,
+        "model_versions": dict(model_versions),
+        "models": {CHURN_MODEL: churn.version, CLV_MODEL: clv.version},
+        "input_fingerprints": dict(input_fingerprints),
+        "policy_fingerprint": policy_fingerprint(policy),
+        "row_counts": dict(row_counts),
+        "customers_scored": int(customers_scored),
+        "text": dict(text_stats),
+        "drift_reference": drift_table is not None,
+        "drifted_features": drifted_features(drift_table),
+        "policy_actions": {a.id: {"en": a.en, "zh": a.zh, "priority": i + 1} for i, a in enumerate(policy.actions)},
+    }
+
+
 def score_tables(
     tables: Mapping[str, pd.DataFrame],
     as_of: Any = None,
@@ -448,25 +489,12 @@ def score_tables(
     # 6. drift
     reference = drift_mod.find_reference(churn.model)
     drift_table = drift_mod.psi_table(reference, features) if reference else None
-    drifted = [] if drift_table is None else drift_table.loc[drift_table["drifted"], "feature"].tolist()
-    if drifted:
-        log.warning("feature drift (PSI > %.1f) against the churn model's training data: %s", drift_mod.PSI_WARN, drifted)
-
-    metadata: dict[str, Any] = {
-        "scoring_run_id": run_id,
-        "as_of": str(as_of),
-        "engine": engine,
-        "model_versions": model_versions,
-        "models": {CHURN_MODEL: churn.version, CLV_MODEL: clv.version},
-        "input_fingerprints": dict(input_fingerprints),
-        "policy_fingerprint": policy_fingerprint(policy),
-        "row_counts": {name: int(len(frame)) for name, frame in tables.items() if frame is not None},
-        "customers_scored": int(len(scored)),
-        "text": text_stats,
-        "drift_reference": bool(reference),
-        "drifted_features": drifted,
-        "policy_actions": {a.id: {"en": a.en, "zh": a.zh, "priority": i + 1} for i, a in enumerate(policy.actions)},
-    }
+    metadata = run_metadata(
+        run_id=run_id, as_of=as_of, engine=engine, model_versions=model_versions, churn=churn, clv=clv,
+        input_fingerprints=input_fingerprints, policy=policy,
+        row_counts={name: int(len(frame)) for name, frame in tables.items() if frame is not None},
+        customers_scored=len(scored), text_stats=text_stats, drift_table=drift_table,
+    )
     timer.lap("drift")
     metadata["stage_seconds"] = timer.laps
     metadata["stage_peak_rss_mib"] = timer.peaks
@@ -516,7 +544,18 @@ def release_memory() -> None:
 
 
 def peak_rss_mib() -> float | None:
-    """Peak resident memory of this process so far, in MiB (None where the OS does not say)."""
+    """Peak resident memory of this process so far, in MiB (None where the OS does not say).
+
+    On Linux it is the address space's high-water mark (``VmHWM``), which starts afresh in a
+    new program; ``getrusage`` would carry over the peak of the process that started it.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows

@@ -2,8 +2,8 @@
 
 The same steps as :func:`custsat.serving.score.score_tables`, with every table kept on disk:
 
-1. **stage**: each input is read in batches of rows (Parquet row batches; CSV/XLSX are read
-   whole, so convert big ones with ``custsat ingest`` first), parsed and checked against its
+1. **stage**: each input is read in batches of rows (Parquet and CSV; an XLSX sheet, at most
+   ~1M rows, is read whole), parsed and checked against its
    contract batch by batch, fingerprinted (the same fingerprint as the in-memory path) and
    written to a work folder. Checks that span batches (duplicate ids, unknown customers)
    run in DuckDB on the staged files; errors name the input row, as the in-memory checks do;
@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,13 @@ import pandas as pd
 from custsat import tracking
 from custsat.models import drift as drift_mod
 from custsat.serving.models import CHURN_MODEL, CLV_MODEL, load_served
-from custsat.serving.outputs import OUTPUT_COLUMNS, _clean_for_output, infer_format, order_columns, scoring_run_id
+from custsat.serving.outputs import (
+    OUTPUT_COLUMNS,
+    _clean_for_output,
+    infer_format,
+    order_columns,
+    scoring_run_id,
+)
 from custsat.serving.policy import Policy, load_policy
 from custsat.serving.score import (
     ScoringInputError,
@@ -52,6 +58,7 @@ from custsat.serving.score import (
     parse_as_of,
     policy_fingerprint,
     release_memory,
+    run_metadata,
     score_customers,
 )
 
@@ -59,11 +66,10 @@ log = logging.getLogger(__name__)
 
 ROW = "_row"  #: staged column: the row's position in its input file (0-based)
 CHUNK = "chunk"
-#: Wide text columns the report and the MLflow summary do not need (kept out of memory).
-SUMMARY_SKIP = ("customer_id", "top_topics", "churn_reasons", "action_reason", "scoring_run_id",
-                "sentiment_model_version", "topic_model_version", "churn_model_version", "clv_model_version")
+#: What the report, the MLflow record and the CLI summary read of the scored list.
+SUMMARY_COLUMNS = ("rfm_segment", "abc_class", "value_tier", "lifecycle_stage", "satisfaction_tier", "nps_category",
+                   "complaints_open", "churn_probability", "churn_risk_tier", "clv", "clv_tier", "action_id")
 REPORT_FEEDBACK_COLUMNS = ("timestamp", "topics", "sentiment", "rating")
-_PARQUET = (".parquet", ".pq")
 
 
 def _sql_str(value: Any) -> str:
@@ -81,31 +87,6 @@ def _connect(threads: int | None = None):
 
 
 # --------------------------------------------------------------------------- 1. stage
-def input_batches(path: Path, table: str, batch_rows: int) -> Iterator[pd.DataFrame]:
-    """The rows of one input file in batches, indexed by their row position in the file."""
-    from custsat.data.io import InputFileError, read_table
-
-    if path.suffix.lower() not in _PARQUET:
-        frame = read_table(path, table=table)
-        for start in range(0, len(frame), batch_rows):
-            yield frame.iloc[start:start + batch_rows]
-        return
-    import pyarrow.parquet as pq
-
-    if not path.exists():
-        raise InputFileError(f"{table} table ({path}): file not found")
-    parquet = pq.ParquetFile(path)
-    if parquet.metadata.num_rows == 0:
-        raise InputFileError(f"{table} table ({path}): file has a header but no rows")
-    start = 0
-    for batch in parquet.iter_batches(batch_size=batch_rows):
-        frame = batch.to_pandas()
-        frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-        frame.index = pd.RangeIndex(start, start + len(frame))
-        start += len(frame)
-        yield frame
-
-
 def stage_table(
     path: Path, table: str, folder: Path, *, batch_rows: int, now: pd.Timestamp
 ) -> tuple[str, int]:
@@ -114,11 +95,12 @@ def stage_table(
     import pyarrow.parquet as pq
 
     from custsat.data.contracts import check_values, parse_table
+    from custsat.data.io import iter_table
 
     folder.mkdir(parents=True)
     fingerprint = tracking.FrameFingerprint()
     rows = 0
-    for number, batch in enumerate(input_batches(path, table, batch_rows)):
+    for number, batch in enumerate(iter_table(path, table=table, batch_rows=batch_rows)):
         parsed = parse_table(table, batch, source=str(path))
         check_values(table, parsed, now=now, source=str(path))
         fingerprint.update(parsed)
@@ -295,10 +277,10 @@ def read_chunk(folder: Path, index: int, template: Path | None = None) -> pd.Dat
 
 
 # --------------------------------------------------------------------------- 5. outputs
-def _sorted_sql(parts: Path, columns: str = "*") -> str:
+def _sorted_sql(parts: Path) -> str:
     """The scored chunks most urgent first, as :func:`outputs.sort_by_priority` orders them."""
     return (
-        f"SELECT {columns} FROM read_parquet({_parquet_glob(parts)}, union_by_name = true) "
+        f"SELECT * FROM read_parquet({_parquet_glob(parts)}, union_by_name = true) "
         "ORDER BY priority, COALESCE(clv, 0) * COALESCE(churn_probability, 0) DESC, customer_id"
     )
 
@@ -335,11 +317,13 @@ def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def summary_frame(eng, parts: Path) -> pd.DataFrame:
-    """The scored list without its wide text columns, for the report and the MLflow record."""
-    names = eng.con.execute(f"SELECT * FROM read_parquet({_parquet_glob(parts)}, union_by_name = true) LIMIT 0").description
-    keep = ", ".join(d[0] for d in names if d[0] not in SUMMARY_SKIP)
-    table = eng.con.sql(_sorted_sql(parts, keep)).to_arrow_table()
+def summary_frame(parts: Path) -> pd.DataFrame:
+    """The tier, value and action columns of the scored chunks, in chunk order (for the report and MLflow)."""
+    import pyarrow.parquet as pq
+
+    files = sorted(parts.glob("*.parquet"))
+    present = set(pq.read_schema(files[0]).names)
+    table = pq.read_table(files, columns=[c for c in SUMMARY_COLUMNS if c in present])
     return _as_objects(table.to_pandas(strings_to_categorical=True))
 
 
@@ -492,34 +476,19 @@ def score_stream(
 
         # 5. sorted outputs, report, MLflow
         drift_table = drift_counter.table() if drift_counter is not None else None
-        drifted = [] if drift_table is None else drift_table.loc[drift_table["drifted"], "feature"].tolist()
-        if drifted:
-            log.warning("feature drift (PSI > %.1f) against the churn model's training data: %s", drift_mod.PSI_WARN, drifted)
         eng = _connect()
         try:
             write_sorted(eng, parts, out, fmt=fmt, csv_bom=csv_bom, batch_rows=min(chunk_size, 100_000))
-            summary = summary_frame(eng, parts)
             feedback, examples = report_feedback(eng, staged.get("feedback"), as_of) if report is not None else (None, None)
         finally:
             eng.close()
-        metadata: dict[str, Any] = {
-            "scoring_run_id": run_id,
-            "as_of": str(as_of),
-            "engine": "duckdb",
-            "streamed": True,
-            "chunk_size": int(chunk_size),
-            "chunks": int(n_chunks),
-            "model_versions": model_versions,
-            "models": {CHURN_MODEL: churn.version, CLV_MODEL: clv.version},
-            "input_fingerprints": fingerprints,
-            "policy_fingerprint": policy_fingerprint(policy),
-            "row_counts": row_counts,
-            "customers_scored": int(len(summary)),
-            "text": text_stats,
-            "drift_reference": bool(reference),
-            "drifted_features": drifted,
-            "policy_actions": {a.id: {"en": a.en, "zh": a.zh, "priority": i + 1} for i, a in enumerate(policy.actions)},
-        }
+        summary = summary_frame(parts)
+        metadata = run_metadata(
+            run_id=run_id, as_of=as_of, engine="duckdb", model_versions=model_versions, churn=churn, clv=clv,
+            input_fingerprints=fingerprints, policy=policy, row_counts=row_counts, customers_scored=len(summary),
+            text_stats=text_stats, drift_table=drift_table,
+        )
+        metadata.update({"streamed": True, "chunk_size": int(chunk_size), "chunks": int(n_chunks)})
         if report is not None:
             write_report(report, summary, feedback=feedback, drift=drift_table, metadata=metadata, examples=examples)
         timer.lap("write_outputs")
