@@ -372,6 +372,23 @@ def test_stream_matches_in_memory(project, text_models, tmp_path):
     )
 
 
+def test_stream_classifies_each_new_text_once(project, tmp_path):
+    """Feedback batches share one run cache: a text repeated in later batches is not classified again."""
+    from custsat.serving.score import score_files
+
+    truth = project["truth"].copy()
+    feedback = project["tables"]["feedback"]
+    truth["text"] = feedback.set_index("feedback_id")["text"].reindex(truth.index)
+    calls: list[int] = []
+    models = oracle_text_models(truth.dropna(subset=["text"]), calls)
+    paths = _parquet_inputs(project["tables"], tmp_path / "in")
+    result = score_files(paths, out=tmp_path / "s.csv", as_of=AS_OF, stream=True, batch_rows=60, text_models=models,
+                         text_cache=False, log_run=False)
+    assert len(calls) > 1  # several batches
+    assert sum(calls) == result.metadata["text"]["classified"] == feedback["text"].fillna("").nunique()
+    assert result.metadata["model_versions"]["sentiment_model_version"] == "oracle-1"
+
+
 def test_stream_errors_name_the_input_rows(project, tmp_path):
     """Checks across batches (duplicates, unknown customers) and in later batches report input rows."""
     from custsat.data.contracts import ContractError

@@ -169,7 +169,10 @@ def default_as_of_staged(eng, staged: Mapping[str, Path]) -> pd.Timestamp:
 def classify_staged_feedback(
     staged: Path, out: Path, text_models: TextModels | None, *, cache_path: Path | None, progress: bool
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Fill sentiment/topics batch by batch into ``out``; return summed stats and versions."""
+    """Fill sentiment/topics batch by batch into ``out``; return summed stats and versions.
+
+    Texts already classified in an earlier batch come from ``cache_path`` (counted as cache hits).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -419,8 +422,10 @@ def score_stream(
         text_versions = {"sentiment_model_version": "none", "topic_model_version": "none"}
         if "feedback" in staged:
             labelled = work / "labelled" / "feedback"
+            # without a cache, one for this run only: a text repeated in later batches is classified once
             text_stats, text_versions = classify_staged_feedback(
-                staged["feedback"], labelled, text_models, cache_path=cache_path, progress=progress)
+                staged["feedback"], labelled, text_models, cache_path=cache_path or work / "run_text_cache.parquet",
+                progress=progress)
             staged["feedback"] = labelled
             if text_stats.get("classified"):
                 release_memory()
