@@ -372,6 +372,21 @@ def test_stream_matches_in_memory(project, text_models, tmp_path):
     )
 
 
+def test_stream_without_feedback_or_contracts(project, tmp_path):
+    """Only the two required tables: the streamed list still equals the in-memory one."""
+    from custsat.serving.score import score_files
+
+    tables = {k: project["tables"][k] for k in ("customers", "transactions")}
+    paths = _parquet_inputs(tables, tmp_path / "in")
+    common = {"as_of": AS_OF, "text_cache": False, "log_run": False}
+    whole = score_files(paths, out=tmp_path / "whole.csv", **common)
+    streamed = score_files(paths, out=tmp_path / "stream.csv", stream=True, chunk_size=150, **common)
+    assert streamed.run_id == whole.run_id and streamed.metadata["model_versions"]["sentiment_model_version"] == "none"
+    bounds = ["clv_low", "clv_high"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "stream.csv").drop(columns=bounds),
+                                  pd.read_csv(tmp_path / "whole.csv").drop(columns=bounds), check_exact=False, rtol=1e-12)
+
+
 def test_stream_classifies_each_new_text_once(project, tmp_path):
     """Feedback batches share one run cache: a text repeated in later batches is not classified again."""
     from custsat.serving.score import score_files
