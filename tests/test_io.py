@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from custsat.data.io import InputFileError, atomic_write_path, file_encoding, iter_table, read_table, write_table
+from custsat.data.io import (
+    InputFileError,
+    atomic_write_path,
+    file_encoding,
+    iter_table,
+    read_table,
+    write_table,
+)
 
 FRAME = pd.DataFrame({"客户编号": ["A001", "A002"], "反馈内容": ["物流太慢，包装破损", "服务很好！"]})
 

@@ -382,6 +382,7 @@ def score_stream(
     """
     from custsat.config import get_settings
     from custsat.features import FeatureConfig
+    from custsat.features.builder import coerce_features
     from custsat.serving.report import write_report
 
     out = Path(out)
@@ -451,8 +452,6 @@ def score_stream(
         reference = drift_mod.find_reference(churn.model)
         drift_counter = drift_mod.DriftCounter(reference) if reference else None
         churn_params = {"reasons": "all" if all_reasons else "at_risk", **(churn_params or {})}
-        from custsat.features.builder import coerce_features
-
         parts = work / "scored"
         parts.mkdir()
         bar, advance = _progress_bar(progress, n_customers, "scoring customers")
