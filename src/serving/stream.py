@@ -16,7 +16,8 @@ The same steps as :func:`custsat.serving.score.score_tables`, with every table k
    written to disk; drift bin counts add up over the chunks;
 5. **outputs**: DuckDB sorts the chunks by action priority and the list is written batch by
    batch (CSV or Parquet, atomically). The report and the MLflow record are built from the
-   tier, value and action columns only (about 100 bytes per customer).
+   tier, value and action columns and the feedback's topic/sentiment/rating columns only
+   (about 250 bytes per customer).
 
 Every column equals the in-memory path's except ``clv_low``/``clv_high``: their Monte-Carlo
 draws are seeded per block of customers, and chunks make other blocks (CLV point values may
