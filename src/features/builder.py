@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from .config import FeatureConfig
-from .engine import DuckDBEngine, SparkEngine, TableSource, open_engine
+from .engine import DuckDBEngine, SparkEngine, TableSource, open_engine, sql_str
 
 US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
@@ -89,10 +89,6 @@ def _days_floor(later: str, earlier: str) -> str:
 def _day_index(ts: str) -> str:
     """SQL: calendar day number of a timestamp (days since 1970-01-01)."""
     return f"CAST(FLOOR(EPOCH_US({ts}) / CAST({US_PER_DAY} AS DOUBLE)) AS BIGINT)"
-
-
-def _sql_str(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _column_or_null(columns: list[str], name: str, sql_type: str, cast: str | None = None) -> str:
@@ -231,7 +227,7 @@ GROUP BY customer_id"""
         return f"topics LIKE '%;{t};%'"
 
     chan_cols = ",\n  ".join(
-        f"SUM(CASE WHEN channel = {_sql_str(ch)} THEN 1 ELSE 0 END) AS feedback_{ch}_count" for ch in channels
+        f"SUM(CASE WHEN channel = {sql_str(ch)} THEN 1 ELSE 0 END) AS feedback_{ch}_count" for ch in channels
     )
     topic_cols = ",\n  ".join(
         f"SUM(CASE WHEN topics IS NULL THEN NULL WHEN {has_topic(t)} THEN 1 ELSE 0 END) AS topic_{t}_count,\n  "
@@ -256,7 +252,7 @@ FROM pit_feedback GROUP BY customer_id"""
         f"topic_{topics[0]}_neg" if topics else "0"
     )
     top_neg = ("CASE " + " ".join(
-        f"WHEN neg_max > 0 AND topic_{t}_neg = neg_max THEN {_sql_str(t)}" for t in topics
+        f"WHEN neg_max > 0 AND topic_{t}_neg = neg_max THEN {sql_str(t)}" for t in topics
     ) + " END") if topics else "CAST(NULL AS VARCHAR)"
     fb_agg = f"""
 SELECT *, {top_neg} AS top_negative_topic FROM (SELECT *, {neg_max} AS neg_max FROM ({fb_agg}) AS a0) AS a1"""
@@ -342,7 +338,7 @@ FROM base WHERE frequency > 0"""
     fm = "CAST(FLOOR((f_score + m_score) / CAST(2 AS DOUBLE) + CAST(0.5 AS DOUBLE)) AS INT)"
     seg_case = "CASE " + " ".join(
         f"WHEN r_score BETWEEN {int(e['r'][0])} AND {int(e['r'][1])} AND fm_score BETWEEN {int(e['fm'][0])} AND {int(e['fm'][1])} "
-        f"THEN {_sql_str(e['segment'])}"
+        f"THEN {sql_str(e['segment'])}"
         for e in config.segments()
     ) + " END"
     abc = (

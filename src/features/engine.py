@@ -28,7 +28,8 @@ def _is_path(source: Any) -> bool:
     return isinstance(source, (str, Path))
 
 
-def _sql_str(value: str) -> str:
+def sql_str(value: object) -> str:
+    """A SQL string literal (single quotes doubled)."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -49,8 +50,8 @@ class DuckDBEngine:
             self.con.execute(f"SET threads = {int(threads)}")
         memory_limit = memory_limit or os.environ.get("CUSTSAT_DUCKDB_MEMORY_LIMIT", "2GB")
         if memory_limit:
-            self.con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
-        self.con.execute(f"SET temp_directory = {_sql_str(temp_directory or tempfile.gettempdir())}")
+            self.con.execute(f"SET memory_limit = {sql_str(memory_limit)}")
+        self.con.execute(f"SET temp_directory = {sql_str(temp_directory or tempfile.gettempdir())}")
         self.con.execute("SET preserve_insertion_order = false")
         self._frames: dict[str, pd.DataFrame] = {}
 
@@ -65,7 +66,7 @@ class DuckDBEngine:
                 pattern = str(source)
             # union_by_name: the files of a folder may differ in optional columns
             self.con.execute(
-                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_sql_str(pattern)}, union_by_name = true)")
+                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({sql_str(pattern)}, union_by_name = true)")
         elif isinstance(source, pd.DataFrame):
             # (registering Arrow tables instead was measured: no faster at 1M customers, +0.4 GB)
             self._frames[name] = source

@@ -347,6 +347,20 @@ def score_customers(
     return pd.concat([scored, actions], axis=1)
 
 
+def text_cache_path(text_cache: str | Path | None | bool) -> Path | None:
+    """True = ``<processed_dir>/text_cache.parquet``, a path = that file, False/None = no cache."""
+    from custsat.config import get_settings
+
+    if text_cache is True:
+        return get_settings().processed_dir / "text_cache.parquet"
+    return Path(text_cache) if text_cache else None
+
+
+def churn_reason_params(all_reasons: bool, churn_params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The churn pyfunc's params: reasons for at-risk customers only unless ``all_reasons``."""
+    return {"reasons": "all" if all_reasons else "at_risk", **(churn_params or {})}
+
+
 def policy_fingerprint(policy: Policy) -> str:
     return hashlib.sha256(json.dumps(policy.model_dump(mode="json", by_alias=True), sort_keys=True).encode()).hexdigest()[:16]
 
@@ -419,12 +433,10 @@ def score_tables(
     model and ``make train``), ``SchemaMismatchError`` (features vs. model signature),
     ``ContractError`` (invalid inputs) and ``PolicyError`` (invalid policy).
     """
-    from custsat.config import get_settings
     from custsat.features import FeatureConfig
 
     if engine not in ("duckdb", "spark"):
         raise ValueError(f"engine must be 'duckdb' or 'spark', got {engine!r}")
-    settings = get_settings()
     timer = _Timer()
     policy = policy if isinstance(policy, Policy) else load_policy(policy)
     tables = dict(tables)
@@ -446,9 +458,7 @@ def score_tables(
     text_stats: dict[str, Any] = {}
     text_versions = {"sentiment_model_version": "none", "topic_model_version": "none"}
     if feedback is not None and len(feedback):
-        cache_path = (
-            settings.processed_dir / "text_cache.parquet" if text_cache is True else (Path(text_cache) if text_cache else None)
-        )
+        cache_path = text_cache_path(text_cache)
         feedback, text_stats, text_versions = classify_feedback_cached(
             feedback, text_models, cache_path=cache_path, progress=progress)
         tables["feedback"] = feedback
@@ -467,7 +477,7 @@ def score_tables(
     timer.lap("features")
 
     # 4.-5. models, signals, tiers and actions
-    churn_params = {"reasons": "all" if all_reasons else "at_risk", **(churn_params or {})}
+    churn_params = churn_reason_params(all_reasons, churn_params)
     scored = score_customers(
         features, tables, as_of, churn=churn, clv=clv, policy=policy, config=config, engine=engine,
         chunk_size=chunk_size, progress=progress, churn_params=churn_params, language=language, timer=timer,

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from custsat import tracking
+from custsat.features.engine import sql_str
 from custsat.models import drift as drift_mod
 from custsat.serving.models import CHURN_MODEL, CLV_MODEL, load_served
 from custsat.serving.outputs import (
@@ -54,6 +55,7 @@ from custsat.serving.score import (
     TextModels,
     _progress_bar,
     _Timer,
+    churn_reason_params,
     default_text_models,
     log_scoring_run,
     parse_as_of,
@@ -61,6 +63,7 @@ from custsat.serving.score import (
     release_memory,
     run_metadata,
     score_customers,
+    text_cache_path,
 )
 
 log = logging.getLogger(__name__)
@@ -73,12 +76,8 @@ SUMMARY_COLUMNS = ("rfm_segment", "abc_class", "value_tier", "lifecycle_stage", 
 REPORT_FEEDBACK_COLUMNS = ("timestamp", "topics", "sentiment", "rating")
 
 
-def _sql_str(value: Any) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _parquet_glob(folder: Path) -> str:
-    return _sql_str(str(folder / "**" / "*.parquet"))
+    return sql_str(str(folder / "**" / "*.parquet"))
 
 
 def _connect(threads: int | None = None):
@@ -225,7 +224,7 @@ def build_chunked_features(
             final = prepare_features(eng, cols, as_of, config)
         eng.con.execute(
             f"COPY (SELECT *, CAST((ROW_NUMBER() OVER (ORDER BY customer_id) - 1) // {int(chunk_size)} AS BIGINT) "
-            f"AS {CHUNK} FROM ({final}) AS f) TO {_sql_str(str(folder))} (FORMAT parquet, PARTITION_BY ({CHUNK}))"
+            f"AS {CHUNK} FROM ({final}) AS f) TO {sql_str(str(folder))} (FORMAT parquet, PARTITION_BY ({CHUNK}))"
         )
         n, with_sentiment, feedback_rows = eng.con.execute(
             f"SELECT COUNT(*), COUNT(*) FILTER (WHERE sentiment_mean IS NOT NULL OR last_sentiment IS NOT NULL), "
@@ -259,7 +258,7 @@ def split_by_chunk(eng, staged: Mapping[str, Path], features: Path, folder: Path
         out[table] = folder / table
         con.execute(
             f"COPY (SELECT t.*, m.{CHUNK} FROM staged_{table} AS t JOIN chunk_of AS m ON m.customer_id = t.customer_id) "
-            f"TO {_sql_str(str(out[table]))} (FORMAT parquet, PARTITION_BY ({CHUNK}))"
+            f"TO {sql_str(str(out[table]))} (FORMAT parquet, PARTITION_BY ({CHUNK}))"
         )
     return out
 
@@ -347,7 +346,7 @@ def report_feedback(eng, feedback: Path | None, as_of: pd.Timestamp) -> tuple[pd
         topics = "topics" if "topics" in present else "CAST(NULL AS VARCHAR) AS topics"
         examples = eng.con.execute(
             f"SELECT timestamp, channel, {topics}, text, feedback_id FROM labelled_feedback "
-            f"WHERE sentiment = 'negative' AND timestamp < {_sql_str(as_of)} "
+            f"WHERE sentiment = 'negative' AND timestamp < {sql_str(as_of)} "
             f"ORDER BY timestamp DESC, feedback_id LIMIT {MAX_EXAMPLES}"
         ).df()
     return frame, examples
@@ -396,7 +395,7 @@ def score_stream(
     unknown_customers = unknown_customers or settings.unknown_customer_policy
     policy = policy if isinstance(policy, Policy) else load_policy(policy)
     config = FeatureConfig()
-    cache_path = settings.processed_dir / "text_cache.parquet" if text_cache is True else (Path(text_cache) if text_cache else None)
+    cache_path = text_cache_path(text_cache)
     timer = _Timer()
     paths = {t: Path(p) for t, p in paths.items() if p is not None}
     with tempfile.TemporaryDirectory(prefix="custsat-stream-", dir=work_dir) as tmp:
@@ -452,7 +451,7 @@ def score_stream(
         run_id = scoring_run_id(fingerprints, model_versions, as_of, policy_fingerprint(policy))
         reference = drift_mod.find_reference(churn.model)
         drift_counter = drift_mod.DriftCounter(reference) if reference else None
-        churn_params = {"reasons": "all" if all_reasons else "at_risk", **(churn_params or {})}
+        churn_params = churn_reason_params(all_reasons, churn_params)
         parts = work / "scored"
         parts.mkdir()
         bar, advance = _progress_bar(progress, n_customers, "scoring customers")
