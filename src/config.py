@@ -36,6 +36,18 @@ def find_project_dir(start: Path | None = None) -> Path:
 TEXT_RUNTIMES = {"torch": False, "onnx-fp32": "fp32", "onnx-int8": "int8", "onnx-int8-all": "int8-all"}
 
 
+def cpu_threads() -> int:
+    """Threads one process should compute with: ``OMP_NUM_THREADS`` when set, else every core.
+
+    Scoring workers run with ``OMP_NUM_THREADS=1`` so that two of them on two cores do not
+    each start a thread per core.
+    """
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
+
+
 def text_runtime_onnx(runtime: str) -> bool | str:
     """A text runtime name (``CUSTSAT_TEXT_RUNTIME``) -> the ``onnx`` argument of the text models."""
     if runtime not in TEXT_RUNTIMES:

@@ -126,6 +126,33 @@ def test_transaction_features_hand_computed(hand_features):
     assert np.isnan(c.monetary_avg) and c.tenure_days == 182
 
 
+def test_sums_are_exact_and_independent_of_row_order_and_threads():
+    """Money and scores are summed exactly: ten purchases of 0.1 make 1.0 (a float sum says
+    0.9999999999999999), a refunded purchase nets to 0, and neither the order of the input rows
+    nor DuckDB's thread count changes a single bit of the features (the scored list relies on it)."""
+    tables = random_crm(300, 20_000, 3_000, seed=5)
+    tx = tables["transactions"]
+    extra = pd.DataFrame({
+        "customer_id": ["C0000001"] * 10 + ["C0000002", "C0000002"],
+        "timestamp": pd.to_datetime(["2023-05-01"] * 10 + ["2023-05-02", "2023-05-03"]),
+        "amount": [0.1] * 10 + [0.3, -0.3],
+    })
+    tables["transactions"] = pd.concat([tx[~tx["customer_id"].isin(["C0000001", "C0000002"])], extra],
+                                       ignore_index=True)
+    as_of = "2024-01-01"
+    reference = build_customer_features(tables, as_of).set_index("customer_id")
+    assert reference.loc["C0000001", "monetary_total"] == 1.0
+    assert reference.loc["C0000002", "monetary_total"] == 0.0
+    shuffled = {name: frame.sample(frac=1.0, random_state=3).reset_index(drop=True) for name, frame in tables.items()}
+    for threads in (1, 2):
+        eng = DuckDBEngine(threads=threads)
+        try:
+            other = build_customer_features(shuffled, as_of, engine=eng).set_index("customer_id")
+        finally:
+            eng.close()
+        pd.testing.assert_frame_equal(other, reference, check_exact=True)
+
+
 def test_rfm_scores_segments_and_abc_hand_computed(hand_features):
     f = hand_features
     purchasers = ["A", "B", "E", "F", "G"]

@@ -28,6 +28,10 @@ from .engine import DuckDBEngine, SparkEngine, TableSource, open_engine, sql_str
 
 US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
+#: Money and scores are summed as exact decimals: a float sum depends on the order its terms
+#: are added in, which on several threads changes from run to run; an exact sum does not,
+#: so features are byte-identical whatever the thread count (and no less accurate).
+EXACT = "DECIMAL(38, 10)"
 
 
 class LeakageError(RuntimeError):
@@ -89,6 +93,16 @@ def _days_floor(later: str, earlier: str) -> str:
 def _day_index(ts: str) -> str:
     """SQL: calendar day number of a timestamp (days since 1970-01-01)."""
     return f"CAST(FLOOR(EPOCH_US({ts}) / CAST({US_PER_DAY} AS DOUBLE)) AS BIGINT)"
+
+
+def _exact_sum(expr: str) -> str:
+    """``SUM(expr)`` in exact decimal arithmetic (see ``EXACT``)."""
+    return f"SUM(CAST({expr} AS {EXACT}))"
+
+
+def _exact_mean(expr: str) -> str:
+    """``AVG(expr)`` from an exact sum: the same value in any summation order."""
+    return f"CAST({_exact_sum(expr)} AS DOUBLE) / NULLIF(COUNT({expr}), 0)"
 
 
 def _column_or_null(columns: list[str], name: str, sql_type: str, cast: str | None = None) -> str:
@@ -196,26 +210,31 @@ def _feature_sql(as_of: pd.Timestamp, config: FeatureConfig) -> dict[str, str]:
     # one pass over the transactions: per customer and calendar day, then per customer
     cust_day = f"""
 SELECT customer_id, day_idx,
-  SUM(CASE WHEN amount > 0 THEN amount ELSE CAST(0 AS DOUBLE) END) AS gross,
-  SUM(CASE WHEN amount < 0 THEN -amount ELSE CAST(0 AS DOUBLE) END) AS refund,
-  SUM(amount) AS net,
+  {_exact_sum("CASE WHEN amount > 0 THEN amount ELSE 0 END")} AS gross,
+  {_exact_sum("CASE WHEN amount < 0 THEN -amount ELSE 0 END")} AS refund,
+  {_exact_sum("amount")} AS net,
   SUM(CASE WHEN amount > 0 THEN 1 ELSE 0 END) AS n_purch,
   SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_refund,
   MAX(CASE WHEN amount > 0 THEN 1 ELSE 0 END) AS is_pday,
   MIN(ts) AS first_ts,
   MIN(CASE WHEN amount > 0 THEN ts END) AS first_p_ts,
   MAX(CASE WHEN amount > 0 THEN ts END) AS last_p_ts,
-  SUM(CASE WHEN amount > 0 AND ts >= {t1} THEN amount ELSE CAST(0 AS DOUBLE) END) AS last_w,
-  SUM(CASE WHEN amount > 0 AND ts >= {t2} AND ts < {t1} THEN amount ELSE CAST(0 AS DOUBLE) END) AS prev_w
+  {_exact_sum(f"CASE WHEN amount > 0 AND ts >= {t1} THEN amount ELSE 0 END")} AS last_w,
+  {_exact_sum(f"CASE WHEN amount > 0 AND ts >= {t2} AND ts < {t1} THEN amount ELSE 0 END")} AS prev_w
 FROM pit_transactions GROUP BY customer_id, day_idx"""
 
     tx_agg = f"""
 SELECT customer_id,
-  SUM(gross) AS gross_spend, SUM(refund) AS refund_amount, SUM(net) AS net_spend,
+  CAST(SUM(gross) AS DOUBLE) AS gross_spend, CAST(SUM(refund) AS DOUBLE) AS refund_amount,
+  CAST(SUM(net) AS DOUBLE) AS net_spend,
   SUM(n_purch) AS n_purchases, SUM(n_refund) AS refund_count, SUM(is_pday) AS frequency,
   MIN(first_ts) AS first_tx_ts, MIN(first_p_ts) AS first_purchase_ts, MAX(last_p_ts) AS last_purchase_ts,
-  SUM(last_w) AS spend_last_window, SUM(prev_w) AS spend_prev_window,
-  AVG(CAST(gap AS DOUBLE)) AS gap_mean_days, STDDEV_SAMP(CAST(gap AS DOUBLE)) AS gap_std_days
+  CAST(SUM(last_w) AS DOUBLE) AS spend_last_window, CAST(SUM(prev_w) AS DOUBLE) AS spend_prev_window,
+  {_exact_mean("gap")} AS gap_mean_days,
+  -- sample standard deviation from exact integer sums of the gaps (whole days) and their squares
+  SQRT(CAST(COUNT(gap) * SUM(CAST(gap * gap AS DECIMAL(38, 0))) - SUM(CAST(gap AS DECIMAL(38, 0)))
+            * SUM(CAST(gap AS DECIMAL(38, 0))) AS DOUBLE)
+       / NULLIF(CAST(COUNT(gap) AS DOUBLE) * (COUNT(gap) - 1), 0)) AS gap_std_days
 FROM (
   SELECT *, CASE WHEN is_pday = 1 THEN
       day_idx - LAG(day_idx) OVER (PARTITION BY customer_id, is_pday ORDER BY day_idx) END AS gap
@@ -240,12 +259,13 @@ SELECT customer_id,
   {chan_cols},
   SUM(CASE WHEN is_negative THEN 1 ELSE 0 END) AS complaints_total,
   SUM(CASE WHEN is_negative AND resolved_at IS NULL THEN 1 ELSE 0 END) AS complaints_open,
-  AVG(CASE WHEN resolved_at IS NOT NULL THEN (EPOCH_US(resolved_at) - EPOCH_US(ts)) / CAST({US_PER_HOUR} AS DOUBLE) END) AS resolution_hours_mean,
-  AVG(sentiment_score) AS sentiment_mean,
+  {_exact_mean("CASE WHEN resolved_at IS NOT NULL THEN EPOCH_US(resolved_at) - EPOCH_US(ts) END")}
+    / CAST({US_PER_HOUR} AS DOUBLE) AS resolution_hours_mean,
+  {_exact_mean("sentiment_score")} AS sentiment_mean,
   AVG(CASE WHEN is_negative THEN CAST(1 AS DOUBLE) WHEN NOT is_negative THEN CAST(0 AS DOUBLE) END) AS negative_share,
   MAX(CASE WHEN is_negative THEN ts END) AS last_negative_ts,
   MIN(ts) AS first_fb_ts,
-  AVG(rating) AS csat_mean{"," if topics else ""}
+  {_exact_mean("rating")} AS csat_mean{"," if topics else ""}
   {topic_cols}
 FROM pit_feedback GROUP BY customer_id"""
     neg_max = ("GREATEST(" + ", ".join(f"topic_{t}_neg" for t in topics) + ")") if len(topics) > 1 else (
@@ -325,14 +345,16 @@ SELECT b0.*, {_days_floor(a, start)} AS tenure_days
 FROM ({base}) AS b0"""
 
     a_thr, b_thr = config.abc_thresholds
-    scores = """
+    revenue = "CASE WHEN monetary_total > 0 THEN monetary_total ELSE 0 END"
+    scores = f"""
 SELECT customer_id, monetary_total,
   NTILE(5) OVER (ORDER BY recency_days DESC, customer_id) AS r_score,
   NTILE(5) OVER (ORDER BY frequency, customer_id) AS f_score,
   NTILE(5) OVER (ORDER BY monetary_total, customer_id) AS m_score,
-  COALESCE(SUM(CASE WHEN monetary_total > 0 THEN monetary_total ELSE CAST(0 AS DOUBLE) END) OVER (
-      ORDER BY monetary_total DESC, customer_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), CAST(0 AS DOUBLE)) AS revenue_before,
-  SUM(CASE WHEN monetary_total > 0 THEN monetary_total ELSE CAST(0 AS DOUBLE) END) OVER () AS revenue_all
+  CAST(COALESCE({_exact_sum(revenue)} OVER (
+      ORDER BY monetary_total DESC, customer_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS DOUBLE)
+    AS revenue_before,
+  CAST({_exact_sum(revenue)} OVER () AS DOUBLE) AS revenue_all
 FROM base WHERE frequency > 0"""
 
     fm = "CAST(FLOOR((f_score + m_score) / CAST(2 AS DOUBLE) + CAST(0.5 AS DOUBLE)) AS INT)"
@@ -553,6 +575,16 @@ def build_customer_features(
     finally:
         if not isinstance(engine, (DuckDBEngine, SparkEngine)):
             eng.close()
+
+
+def events_before(frame: pd.DataFrame, as_of: pd.Timestamp, column: str = "timestamp") -> pd.DataFrame:
+    """The rows of ``frame`` strictly before ``as_of``; ``frame`` itself (no copy) when all are.
+
+    Scoring's default ``as_of`` follows every event, so the copy is usually not needed (copying
+    10M transactions took seconds).
+    """
+    before = frame[column] < as_of
+    return frame if bool(before.all()) else frame[before]
 
 
 def assert_point_in_time(tables: Mapping[str, TableSource], as_of: Any) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from custsat.data.io import atomic_write_path
+from custsat.features.builder import events_before
 
 TIER_ORDER = {
     "value_tier": ["high", "medium", "low"],
@@ -105,7 +106,9 @@ def _figure(width: float = 6.0, height: float = 3.2, ncols: int = 1):
 
 
 def _ordered_counts(series: pd.Series, order: Sequence[str] | None = None) -> pd.Series:
-    counts = series.astype(object).where(series.notna(), "missing").value_counts()
+    counts = series.value_counts(dropna=False)
+    counts.index = counts.index.astype(object).where(counts.index.notna(), "missing")
+    counts = counts[counts > 0].groupby(level=0, sort=False).sum()  # unused categories dropped
     keys = [k for k in (order or []) if k in counts.index] + sorted(k for k in counts.index if k not in (order or []))
     return counts.reindex(keys)
 
@@ -232,8 +235,8 @@ def _clv_section(scored: pd.DataFrame) -> str:
     ax.set_xlabel("CLV (clipped at the 99th percentile)")
     ax.set_ylabel("customers")
     churn = scored["churn_probability"].fillna(0) if "churn_probability" in scored else 0.0
-    frame = scored.assign(at_risk=scored["clv"].fillna(0) * churn)
     by = "value_tier" if "value_tier" in scored else "clv_tier"
+    frame = pd.DataFrame({by: scored[by], "clv": scored["clv"], "at_risk": scored["clv"].fillna(0) * churn})
     table = (
         frame.assign(group=frame[by].fillna("missing"))
         .groupby("group", sort=False)
@@ -256,25 +259,41 @@ def _clv_section(scored: pd.DataFrame) -> str:
 
 
 def _topic_frame(feedback: pd.DataFrame | None, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    """Feedback mentions per (topic, sentiment, month): columns topic, sentiment, month, mentions.
+
+    Rows are counted per distinct (topics, sentiment, month) before the topic lists are split,
+    so a million feedback rows make a few thousand splits.
+    """
+    columns = ["topic", "sentiment", "month", "mentions"]
     if feedback is None or "topics" not in feedback or not len(feedback):
-        return pd.DataFrame(columns=["topic", "sentiment", "month"])
+        return pd.DataFrame(columns=columns)
     fb = feedback
     if as_of is not None:
-        fb = fb[fb["timestamp"] < as_of]
+        fb = events_before(fb, as_of)
     fb = fb.dropna(subset=["topics"])
-    sentiment = fb["sentiment"].fillna("unlabelled") if "sentiment" in fb else pd.Series("unlabelled", index=fb.index)
-    frame = pd.DataFrame(
-        {"topic": fb["topics"].astype(str).str.replace(" ", "").str.split(";"), "sentiment": sentiment,
-         "month": fb["timestamp"].dt.to_period("M").astype(str)}
-    ).explode("topic")
-    return frame[frame["topic"].astype(str) != ""]
+    sentiment = fb["sentiment"].astype(object).where(fb["sentiment"].notna(), "unlabelled") if "sentiment" in fb else (
+        pd.Series("unlabelled", index=fb.index, dtype=object))
+    month = fb["timestamp"].to_numpy().astype("datetime64[M]")
+    counts = (
+        pd.DataFrame({"topics": fb["topics"].astype(str).to_numpy(), "sentiment": sentiment.to_numpy(), "month": month})
+        .groupby(["topics", "sentiment", "month"], sort=False, observed=True).size().rename("mentions").reset_index()
+    )
+    counts["month"] = counts["month"].dt.strftime("%Y-%m")
+    frame = counts.assign(topic=counts.pop("topics").str.replace(" ", "").str.split(";")).explode("topic")
+    frame = frame[frame["topic"].astype(str) != ""]
+    return frame.groupby(["topic", "sentiment", "month"], sort=True).agg(mentions=("mentions", "sum")).reset_index()[columns]
+
+
+def _mentions(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Mentions per topic (rows) and ``by`` (columns), zero where none."""
+    return frame.pivot_table(index="topic", columns=by, values="mentions", aggfunc="sum", fill_value=0).astype("int64")
 
 
 def _topics_section(feedback: pd.DataFrame | None, as_of: pd.Timestamp | None, topic_names: Mapping[str, str]) -> str:
     frame = _topic_frame(feedback, as_of)
     if not len(frame):
         return '<h2 id="topics">Complaint topics</h2><p>No feedback topics to show.</p>'
-    by_sent = pd.crosstab(frame["topic"], frame["sentiment"])
+    by_sent = _mentions(frame, "sentiment")
     for col in ("negative", "neutral", "positive"):
         if col not in by_sent:
             by_sent[col] = 0
@@ -294,7 +313,7 @@ def _topics_section(feedback: pd.DataFrame | None, as_of: pd.Timestamp | None, t
 
     negative = frame[frame["sentiment"] == "negative"]
     months = sorted(frame["month"].unique())[-12:]
-    trend = pd.crosstab(negative["topic"], negative["month"]).reindex(columns=months, fill_value=0)
+    trend = _mentions(negative, "month").reindex(columns=months, fill_value=0) if len(negative) else pd.DataFrame()
     trend_html = ""
     if len(trend):
         top = trend.sum(axis=1).sort_values(ascending=False).head(5).index
@@ -336,7 +355,7 @@ def _nps_csat_section(scored: pd.DataFrame, feedback: pd.DataFrame | None, as_of
         parts.append("<p>No NPS answers in the feedback.</p>")
     fb = feedback
     if fb is not None and as_of is not None and len(fb):
-        fb = fb[fb["timestamp"] < as_of]
+        fb = events_before(fb, as_of)
     if fb is not None and "rating" in fb and fb["rating"].notna().any():
         ratings = fb["rating"].dropna().round().astype(int)
         counts = ratings.value_counts().reindex(range(1, 6), fill_value=0)
@@ -384,7 +403,7 @@ def recent_complaints(feedback: pd.DataFrame | None, as_of: pd.Timestamp | None,
         return None
     fb = feedback
     if as_of is not None:
-        fb = fb[fb["timestamp"] < as_of]
+        fb = events_before(fb, as_of)
     return fb[fb["sentiment"] == "negative"].sort_values(["timestamp", "feedback_id"], ascending=[False, True]).head(n)
 
 

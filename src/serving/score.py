@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from custsat import tracking
+from custsat.features.builder import events_before
 from custsat.models import drift as drift_mod
 from custsat.serving.models import CHURN_MODEL, CLV_MODEL, ServedModel, load_served, predict_chunks
 from custsat.serving.outputs import order_columns, scoring_run_id, sort_by_priority, top_topics
@@ -207,7 +208,7 @@ def feedback_signals(
     out["urgent_complaints_recent"] = 0
     if feedback is None or not len(feedback):
         return out
-    fb = feedback[feedback["timestamp"] < as_of]
+    fb = events_before(feedback, as_of)
     complaint = _is_complaint(fb, complaint_max_rating)
     recent = fb["timestamp"] >= as_of - pd.Timedelta(days=recent_days)
     urgent = fb["urgency"].astype(str).str.lower().eq("high") if "urgency" in fb else pd.Series(False, index=fb.index)
@@ -254,7 +255,7 @@ def clv_input(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, features:
     from custsat.models.clv import build_scoring_frame
 
     tx = tables["transactions"]
-    tx = tx[tx["timestamp"] < as_of]
+    tx = events_before(tx, as_of)
     last_day = (as_of - pd.Timedelta(microseconds=1)).normalize()
     frame = build_scoring_frame(tx, last_day, features=features, contracts=tables.get("contracts"))
     frame.index = frame.index.astype(str)
@@ -321,7 +322,10 @@ def score_customers(
     churn_out = churn_out.rename(columns=CHURN_RENAME)
     if timer:
         timer.lap("churn_model")
-    clv_frame = clv_input(tables, as_of, features)
+    # only the features the CLV model reads: joining all of them cost seconds at 1M customers
+    wanted = set(clv.input_names)
+    clv_features = features[[c for c in features.columns if c == "customer_id" or c in wanted]] if wanted else features
+    clv_frame = clv_input(tables, as_of, clv_features)
     clv_out = apply_model(clv, clv_frame, engine=engine, chunk_size=chunk_size, progress=progress)
     if timer:
         timer.lap("clv_model")
@@ -575,24 +579,12 @@ def peak_rss_mib() -> float | None:
 
 
 def _build_features(tables, as_of, *, engine: str, config) -> pd.DataFrame:
-    """Customer features; on DuckDB single-threaded so that float sums add up in one order.
-
-    Parallel hash aggregation sums floats in a thread-dependent order, so the last bits of
-    e.g. ``monetary_total`` could change between runs; one thread makes the scored list
-    byte-identical for equal inputs (features take seconds even at 100k customers).
-    """
+    """Customer features (DuckDB on all cores: its sums are exact, so the list is byte-stable)."""
     from custsat.features import build_customer_features
-    from custsat.features.engine import DuckDBEngine
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        if engine != "duckdb":
-            return build_customer_features(tables, as_of, engine=engine, config=config)
-        eng = DuckDBEngine(threads=1)
-        try:
-            return build_customer_features(tables, as_of, engine=eng, config=config)
-        finally:
-            eng.close()
+        return build_customer_features(tables, as_of, engine=engine, config=config)
 
 
 def _empty_feedback() -> pd.DataFrame:

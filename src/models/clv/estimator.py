@@ -39,7 +39,6 @@ of this.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -47,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custsat.config import get_settings
+from custsat.config import cpu_threads, get_settings
 
 from .spend import GammaGammaModel, PurchaseRateModel
 from .summary import SUMMARY_COLUMNS, customer_summary, interpurchase_gaps
@@ -735,7 +734,7 @@ class SurvivalCLV:
             parts, todo = [], range(n_blocks)
         # NumPy releases the GIL in the random draws, quantiles and array arithmetic: blocks
         # run in threads on the machine's cores
-        workers = min(len(todo), os.cpu_count() or 1, 4)
+        workers = min(len(todo), cpu_threads(), 4)
         if workers > 1:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 parts += list(pool.map(block, todo))
