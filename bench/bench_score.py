@@ -109,7 +109,8 @@ def generate(n_customers: int, folder: Path, new_text_share: float) -> float:
     return time.perf_counter() - t0
 
 
-def score_once(folder: Path, out: Path, engine: str, chunk_size: int, stream: bool = False) -> dict:
+def score_once(folder: Path, out: Path, engine: str, chunk_size: int, stream: bool = False,
+               workers: int | None = None) -> dict:
     """Run in a child process: score the folder and report time and peak RSS."""
     from custsat.serving.score import peak_rss_mib, resolve_input_paths, score_files
 
@@ -117,9 +118,10 @@ def score_once(folder: Path, out: Path, engine: str, chunk_size: int, stream: bo
     result = score_files(
         resolve_input_paths(input_dir=folder), out=out, report=out.with_suffix(".html"), as_of=AS_OF, engine=engine,
         chunk_size=chunk_size,
-        text_cache=False, progress=False, stream=stream,
+        text_cache=False, progress=False, stream=stream, **({"workers": workers} if stream else {}),
     )
     seconds = time.perf_counter() - t0
+    worker_peaks = result.metadata.get("worker_peak_rss_mib", {})
     return {
         "customers": len(result.scored),
         "transactions": result.metadata["row_counts"]["transactions"],
@@ -127,6 +129,10 @@ def score_once(folder: Path, out: Path, engine: str, chunk_size: int, stream: bo
         "seconds": round(seconds, 2),
         "customers_per_second": round(len(result.scored) / seconds, 1),
         "peak_rss_mib": peak_rss_mib(),
+        # with --stream's worker processes: this process plus each worker's own peak (an upper
+        # bound of what was resident at once)
+        "peak_rss_mib_with_workers": round((peak_rss_mib() or 0) + sum(worker_peaks.values()), 1),
+        "workers": result.metadata.get("workers", 1),
         "engine": engine,
         "stream": stream,
         "chunk_size": chunk_size,
@@ -143,6 +149,8 @@ def main() -> None:
     parser.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
     parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--stream", action="store_true", help="Score out of core (custsat score --stream).")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="With --stream: chunk-scoring processes (default: one per core, at most 4).")
     parser.add_argument("--train-customers", type=int, default=3000)
     parser.add_argument("--project", type=Path, default=None,
                         help="Keep the temporary project in this folder; training (and data generation) are skipped "
@@ -157,7 +165,7 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if args.child:
         print(json.dumps(score_once(Path(args.child[0]), Path(args.child[1]), args.engine, args.chunk_size,
-                                    args.stream)))
+                                    args.stream, args.workers)))
         return
 
     sentiment_dir = args.sentiment_dir or (champion_sentiment_dir() if args.new_text_share > 0 else None)
@@ -188,6 +196,7 @@ def main() -> None:
             child = subprocess.run(
                 [sys.executable, __file__, "--engine", args.engine, "--chunk-size", str(args.chunk_size),
                  *(["--stream"] if args.stream else []),
+                 *(["--workers", str(args.workers)] if args.workers else []),
                  "--child", str(folder), str(Path(tmp) / f"scored_{n}.parquet")],
                 env=env, capture_output=True, text=True, check=False,
             )

@@ -235,8 +235,13 @@ def load_champion(model_name: str) -> tuple[Any, str]:
             f"{get_settings().resolved_tracking_uri}. Train it with `{_train_target(model_name)}` "
             "(or `make train` for all models)."
         )
-    model = _mlflow().pyfunc.load_model(f"models:/{model_name}@{CHAMPION}")
-    return model, version
+    return load_version(model_name, version), version
+
+
+def load_version(model_name: str, version: str) -> Any:
+    """Load one registered version of ``model_name`` as a pyfunc model."""
+    configure()
+    return _mlflow().pyfunc.load_model(f"models:/{model_name}/{version}")
 
 
 def decide_promotion(

@@ -340,8 +340,9 @@ def test_stream_matches_in_memory(project, text_models, tmp_path):
     paths = _parquet_inputs(project["tables"], tmp_path / "in")
     common = {"as_of": AS_OF, "text_models": text_models, "text_cache": False, "log_run": False}
     whole = score_files(paths, out=tmp_path / "whole.csv", **common)
-    streamed = score_files(paths, out=tmp_path / "stream.csv", stream=True, chunk_size=97, batch_rows=150, **common)
-    assert streamed.metadata["chunks"] == 5
+    streamed = score_files(paths, out=tmp_path / "stream.csv", stream=True, chunk_size=97, batch_rows=150, workers=2,
+                           **common)
+    assert streamed.metadata["chunks"] == 5 and streamed.metadata["workers"] == 2
     assert streamed.run_id == whole.run_id  # batch fingerprints equal whole-table ones
     a = pd.read_csv(tmp_path / "whole.csv")
     b = pd.read_csv(tmp_path / "stream.csv")
@@ -359,7 +360,10 @@ def test_stream_matches_in_memory(project, text_models, tmp_path):
     assert streamed.drift is not None
     pd.testing.assert_frame_equal(streamed.drift, whole.drift)
 
-    again = score_files(paths, out=tmp_path / "again.csv", stream=True, chunk_size=97, batch_rows=150, **common)
+    # chunks scored in this process instead of two workers: the same bytes
+    again = score_files(paths, out=tmp_path / "again.csv", stream=True, chunk_size=97, batch_rows=150, workers=1,
+                        **common)
+    assert again.metadata["workers"] == 1
     assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "stream.csv").read_bytes()
     assert again.run_id == streamed.run_id
     score_files(paths, out=tmp_path / "s1.parquet", stream=True, chunk_size=97, **common)

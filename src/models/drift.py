@@ -127,6 +127,14 @@ class DriftCounter:
         self.n_rows_ += len(features)
         return self
 
+    def merge(self, other: DriftCounter) -> DriftCounter:
+        """Add the counts of ``other`` (e.g. of chunks counted in another process)."""
+        for col, counts in other.counts_.items():
+            self.counts_[col] = self.counts_.get(col, 0) + counts
+        self.missing_ |= other.missing_
+        self.n_rows_ += other.n_rows_
+        return self
+
     def table(self) -> pd.DataFrame:
         """PSI per referenced feature: columns feature, psi, drifted, note; largest PSI first."""
         rows = []

@@ -43,6 +43,10 @@ def score(
     batch_rows: int = typer.Option(
         500_000, "--batch-rows", min=1, help="With --stream: input rows parsed and checked at a time.",
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1,
+        help="With --stream: processes scoring chunks (default: one per core, at most 4; 1 = none).",
+    ),
     language: str = typer.Option("both", "--language", help="Action names and reasons: zh|en|both."),
     text_cache: bool = typer.Option(True, "--text-cache/--no-text-cache", help="Reuse cached text classifications."),
     unknown_customers: str | None = typer.Option(None, "--unknown-customers", help="error|warn"),
@@ -73,7 +77,7 @@ def score(
         result = _run(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of, policy=policy,
                       engine=engine, chunk_size=chunk_size, language=language, text_cache=text_cache,
                       unknown_customers=unknown_customers, progress=progress, all_reasons=all_reasons,
-                      **({"stream": True, "batch_rows": batch_rows} if stream else {}))
+                      **({"stream": True, "batch_rows": batch_rows, "workers": workers} if stream else {}))
     except _user_errors() as error:
         from rich.markup import escape
 

@@ -47,12 +47,16 @@ class ServedModel:
         return f"{self.name} v{self.version}"
 
 
-def load_served(model_name: str) -> ServedModel:
-    """Load the champion of ``model_name``; a missing champion raises ``ModelNotFoundError``.
+def load_served(model_name: str, version: str | None = None) -> ServedModel:
+    """Load the champion of ``model_name`` (or the given ``version``).
 
-    The error names the model and the command that trains it (``make train``).
+    A missing champion raises ``ModelNotFoundError``, naming the model and the command that
+    trains it (``make train``).
     """
-    model, version = tracking.load_champion(model_name)
+    if version is None:
+        model, version = tracking.load_champion(model_name)
+    else:
+        model = tracking.load_version(model_name, version)
     schema = model.metadata.get_input_schema()
     names, types, required = [], {}, []
     if schema is not None and schema.has_input_names():

@@ -13,7 +13,8 @@ The same steps as :func:`custsat.serving.score.score_tables`, with every table k
    transactions, feedback and contracts are split the same way, in one pass each;
 4. **chunks**: each chunk of customers is scored by
    :func:`custsat.serving.score.score_customers` (churn, CLV, complaint signals, action) and
-   written to disk; drift bin counts add up over the chunks;
+   written to disk, in worker processes (one per core) when there are several chunks; drift
+   bin counts add up over the chunks;
 5. **outputs**: DuckDB sorts the chunks by action priority and the list is written batch by
    batch (CSV or Parquet, atomically). The report and the MLflow record are built from the
    tier, value and action columns and the feedback's topic/sentiment/rating columns only
@@ -27,10 +28,13 @@ chunk size gives byte-identical CSV and Parquet.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +44,7 @@ import pandas as pd
 from custsat import tracking
 from custsat.features.engine import sql_str
 from custsat.models import drift as drift_mod
-from custsat.serving.models import CHURN_MODEL, CLV_MODEL, load_served
+from custsat.serving.models import CHURN_MODEL, CLV_MODEL, ServedModel, load_served
 from custsat.serving.outputs import (
     OUTPUT_COLUMNS,
     _clean_for_output,
@@ -59,6 +63,7 @@ from custsat.serving.score import (
     default_text_models,
     log_scoring_run,
     parse_as_of,
+    peak_rss_mib,
     policy_fingerprint,
     release_memory,
     run_metadata,
@@ -211,11 +216,11 @@ def build_chunked_features(
 ) -> tuple[int, int, dict[str, bool]]:
     """Features on the staged files, written to ``folder/chunk=<i>/``; (customers, chunks, availability).
 
-    One DuckDB thread, as in the in-memory path: float sums then add up in one order.
+    DuckDB runs on all cores: the feature SQL sums exactly, so results do not depend on it.
     """
     from custsat.features.builder import prepare_features, register_tables, text_availability
 
-    eng = _connect(threads=1)
+    eng = _connect()
     try:
         tables = {t: staged[t] for t in ("customers", "transactions", "feedback") if t in staged}
         cols = register_tables(eng, tables)
@@ -277,6 +282,114 @@ def read_chunk(folder: Path, index: int, template: Path | None = None) -> pd.Dat
     if ROW in frame:
         frame = frame.sort_values(ROW, kind="stable").drop(columns=[ROW])
     return frame.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- 4. chunks
+@dataclass(frozen=True)
+class ChunkJob:
+    """Everything needed to score any chunk, in this process or in a worker (picklable)."""
+
+    features_dir: Path
+    chunks: Mapping[str, Path]
+    templates: Mapping[str, Path]
+    parts: Path
+    as_of: pd.Timestamp
+    policy: Policy
+    config: Any
+    chunk_size: int
+    churn_params: Mapping[str, Any]
+    language: str
+    model_versions: Mapping[str, str]
+    run_id: str
+    drift_reference: Mapping[str, Any] | None
+
+
+def score_chunk(
+    job: ChunkJob, index: int, churn: ServedModel, clv: ServedModel
+) -> tuple[int, drift_mod.DriftCounter | None]:
+    """Score chunk ``index`` into ``job.parts/part-<index>.parquet``; return (customers, drift bin counts)."""
+    from custsat.features.builder import coerce_features
+
+    features = coerce_features(read_chunk(job.features_dir, index), job.config)
+    tables = {t: read_chunk(folder, index, template=job.templates[t]) for t, folder in job.chunks.items()}
+    scored = score_customers(
+        features, tables, job.as_of, churn=churn, clv=clv, policy=job.policy, config=job.config,
+        chunk_size=job.chunk_size, churn_params=job.churn_params, language=job.language,
+    )
+    for key, value in job.model_versions.items():
+        scored[key] = str(value)
+    scored["scoring_run_id"] = job.run_id
+    order_columns(_clean_for_output(scored)).to_parquet(job.parts / f"part-{index:05d}.parquet", index=False)
+    counter = drift_mod.DriftCounter(job.drift_reference).update(features) if job.drift_reference else None
+    return len(features), counter
+
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(job: ChunkJob, churn_version: str, clv_version: str) -> None:
+    """Pool initializer: load the exact model versions the parent scores with."""
+    _worker.update(job=job, churn=load_served(CHURN_MODEL, churn_version), clv=load_served(CLV_MODEL, clv_version))
+
+
+def _score_in_worker(index: int) -> tuple[int, drift_mod.DriftCounter | None, int, float | None]:
+    n_rows, counter = score_chunk(_worker["job"], index, _worker["churn"], _worker["clv"])
+    return n_rows, counter, os.getpid(), peak_rss_mib()
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """Set environment variables for processes started inside the block."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def default_workers(n_chunks: int) -> int:
+    """Worker processes for ``n_chunks`` chunks: one per core (at most 4), never more than chunks."""
+    return max(1, min(os.cpu_count() or 1, 4, n_chunks))
+
+
+def score_chunks(
+    job: ChunkJob, n_chunks: int, churn: ServedModel, clv: ServedModel, *, workers: int, advance=None,
+) -> tuple[drift_mod.DriftCounter | None, dict[int, float]]:
+    """Score every chunk; return the summed drift counts and the workers' peak memory (MiB by pid).
+
+    With ``workers > 1`` chunks are scored in that many fresh processes (spawned, so that no
+    thread state of this one is inherited), each loading the same model versions and using one
+    OpenMP thread, as the pandas work of a chunk runs on one core. Chunk files do not depend on
+    which process wrote them, so the outputs are the same byte for byte.
+    """
+    import multiprocessing
+
+    drift = drift_mod.DriftCounter(job.drift_reference) if job.drift_reference else None
+    peaks: dict[int, float] = {}
+
+    def add(n_rows: int, counter) -> None:
+        if drift is not None and counter is not None:
+            drift.merge(counter)
+        if advance:
+            advance(n_rows)
+
+    if workers <= 1:
+        for index in range(n_chunks):
+            add(*score_chunk(job, index, churn, clv))
+        return drift, peaks
+    with _environ(OMP_NUM_THREADS="1"), multiprocessing.get_context("spawn").Pool(
+        workers, initializer=_start_worker, initargs=(job, churn.version, clv.version)
+    ) as pool:
+        for n_rows, counter, pid, peak in pool.imap_unordered(_score_in_worker, range(n_chunks)):
+            add(n_rows, counter)
+            if peak is not None:
+                peaks[pid] = max(peaks.get(pid, 0.0), peak)
+    return drift, peaks
 
 
 # --------------------------------------------------------------------------- 5. outputs
@@ -373,16 +486,17 @@ def score_stream(
     all_reasons: bool = False,
     churn_params: Mapping[str, Any] | None = None,
     work_dir: str | Path | None = None,
+    workers: int | None = None,
 ) -> ScoringResult:
     """Score the input files out of core; write the list (CSV/Parquet) and the report. See the module doc.
 
     ``chunk_size``: customers scored at a time (memory grows with it, not with the inputs);
     ``batch_rows``: input rows parsed and checked at a time; ``work_dir``: where the staged
-    files go (default: a temporary folder under ``TMPDIR``, removed at the end).
+    files go (default: a temporary folder under ``TMPDIR``, removed at the end); ``workers``:
+    processes scoring chunks (default: one per core, at most 4; 1 scores in this process).
     """
     from custsat.config import get_settings
     from custsat.features import FeatureConfig
-    from custsat.features.builder import coerce_features
     from custsat.serving.report import write_report
 
     out = Path(out)
@@ -449,30 +563,20 @@ def score_stream(
         # 4. score chunk by chunk
         model_versions = {**text_versions, "churn_model_version": churn.version, "clv_model_version": clv.version}
         run_id = scoring_run_id(fingerprints, model_versions, as_of, policy_fingerprint(policy))
-        reference = drift_mod.find_reference(churn.model)
-        drift_counter = drift_mod.DriftCounter(reference) if reference else None
-        churn_params = churn_reason_params(all_reasons, churn_params)
         parts = work / "scored"
         parts.mkdir()
+        job = ChunkJob(
+            features_dir=features_dir, chunks=chunks, templates={t: staged[t] for t in chunks}, parts=parts,
+            as_of=as_of, policy=policy, config=config, chunk_size=chunk_size,
+            churn_params=churn_reason_params(all_reasons, churn_params), language=language,
+            model_versions=model_versions, run_id=run_id, drift_reference=drift_mod.find_reference(churn.model),
+        )
+        workers = default_workers(n_chunks) if workers is None else max(1, min(int(workers), n_chunks))
         bar, advance = _progress_bar(progress, n_customers, "scoring customers")
         if bar is not None:
             bar.start()
         try:
-            for index in range(n_chunks):
-                features = coerce_features(read_chunk(features_dir, index), config)
-                tables = {t: read_chunk(folder, index, template=staged[t]) for t, folder in chunks.items()}
-                scored = score_customers(
-                    features, tables, as_of, churn=churn, clv=clv, policy=policy, config=config,
-                    chunk_size=chunk_size, churn_params=churn_params, language=language,
-                )
-                if drift_counter is not None:
-                    drift_counter.update(features)
-                for key, value in model_versions.items():
-                    scored[key] = str(value)
-                scored["scoring_run_id"] = run_id
-                order_columns(_clean_for_output(scored)).to_parquet(parts / f"part-{index:05d}.parquet", index=False)
-                if advance:
-                    advance(len(features))
+            drift_counter, worker_peaks = score_chunks(job, n_chunks, churn, clv, workers=workers, advance=advance)
         finally:
             if bar is not None:
                 bar.stop()
@@ -492,12 +596,14 @@ def score_stream(
             input_fingerprints=fingerprints, policy=policy, row_counts=row_counts, customers_scored=len(summary),
             text_stats=text_stats, drift_table=drift_table,
         )
-        metadata.update({"streamed": True, "chunk_size": int(chunk_size), "chunks": int(n_chunks)})
+        metadata.update({"streamed": True, "chunk_size": int(chunk_size), "chunks": int(n_chunks), "workers": workers})
         if report is not None:
             write_report(report, summary, feedback=feedback, drift=drift_table, metadata=metadata, examples=examples)
         timer.lap("write_outputs")
     metadata["stage_seconds"] = timer.laps
     metadata["stage_peak_rss_mib"] = timer.peaks
+    if worker_peaks:
+        metadata["worker_peak_rss_mib"] = {str(pid): peak for pid, peak in sorted(worker_peaks.items())}
     result = ScoringResult(scored=summary, feedback=feedback, drift=drift_table, metadata=metadata)
     if log_run:
         result.mlflow_run_id = log_scoring_run(result)
