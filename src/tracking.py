@@ -112,6 +112,11 @@ def fingerprint_frames(*frames: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
+def batch_hashes(frame: pd.DataFrame) -> tuple[str, bytes]:
+    """What :class:`FrameFingerprint` takes of a batch: its columns/dtypes and its row hashes."""
+    return _frame_header(frame), _row_hashes(frame)
+
+
 class FrameFingerprint:
     """:func:`fingerprint_frames` of one table, fed one batch of rows at a time.
 
@@ -124,13 +129,16 @@ class FrameFingerprint:
         self._header: str | None = None
 
     def update(self, frame: pd.DataFrame) -> FrameFingerprint:
-        header = _frame_header(frame)
+        return self.update_hashes(*batch_hashes(frame))
+
+    def update_hashes(self, header: str, row_hashes: bytes) -> FrameFingerprint:
+        """Add a batch from its :func:`batch_hashes` (computed, e.g., in another process)."""
         if self._header is None:
             self._header = header
             self._digest.update(header.encode())
         elif header != self._header:
             raise ValueError(f"batch columns/dtypes {header} differ from the first batch's {self._header}")
-        self._digest.update(_row_hashes(frame))
+        self._digest.update(row_hashes)
         return self
 
     def hexdigest(self) -> str:

@@ -135,3 +135,15 @@ def test_error_shows_at_most_ten_rows_but_counts_all():
         validate_tables({"customers": customers, "transactions": transactions}, now=NOW)
     assert info.value.n_bad == 30
     assert len(info.value.rows) == 10
+
+
+def test_contract_error_survives_a_trip_between_processes():
+    """Streamed scoring checks batches in worker processes: their errors must arrive whole."""
+    import pickle
+
+    rows = pd.DataFrame({"amount": ["abc"]}, index=[1_000_001])
+    error = ContractError("transactions", "amount", "not a number", rows, n_bad=7, source="tx.csv")
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is ContractError and str(back) == str(error)
+    assert (back.table, back.column, back.n_bad, back.source) == ("transactions", "amount", 7, "tx.csv")
+    assert "row 1000003" in str(back)

@@ -147,6 +147,14 @@ class ContractError(ValueError):
             )
         super().__init__(message)
 
+    def __reduce__(self):
+        # rebuilt from its parts (not from the message), so it survives a trip between processes
+        return (_contract_error, (self.table, self.column, self.rule, self.rows, self.n_bad, self.source))
+
+
+def _contract_error(table, column, rule, rows, n_bad, source) -> ContractError:
+    return ContractError(table, column, rule, rows, n_bad=n_bad, source=source)
+
 
 class ContractWarning(UserWarning):
     """A contract rule configured to warn rather than fail."""

@@ -92,26 +92,38 @@ def _connect(threads: int | None = None):
 
 
 # --------------------------------------------------------------------------- 1. stage
-def stage_table(
-    path: Path, table: str, folder: Path, *, batch_rows: int, now: pd.Timestamp
-) -> tuple[str, int]:
-    """Parse and check ``path`` batch by batch into ``folder``; return (fingerprint, rows)."""
+def stage_batch(
+    table: str, batch: pd.DataFrame, path: Path, number: int, folder: Path, now: pd.Timestamp
+) -> tuple[int, str, bytes]:
+    """Parse and check one batch, write it to ``folder``; return (rows, fingerprint header, row hashes)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from custsat.data.contracts import check_values, parse_table
+
+    parsed = parse_table(table, batch, source=str(path))
+    check_values(table, parsed, now=now, source=str(path))
+    header, hashes = tracking.batch_hashes(parsed)
+    staged = pa.Table.from_pandas(parsed.assign(**{ROW: parsed.index.to_numpy(dtype=np.int64)}), preserve_index=False)
+    pq.write_table(staged, folder / f"part-{number:05d}.parquet")
+    return len(parsed), header, hashes
+
+
+def stage_table(
+    path: Path, table: str, folder: Path, *, batch_rows: int, now: pd.Timestamp, pool: WorkerPool | None = None
+) -> tuple[str, int]:
+    """Parse and check ``path`` batch by batch into ``folder`` (batches in ``pool``'s workers when
+    given); return (fingerprint, rows). The first failing batch's error is raised."""
     from custsat.data.io import iter_table
 
     folder.mkdir(parents=True)
     fingerprint = tracking.FrameFingerprint()
     rows = 0
-    for number, batch in enumerate(iter_table(path, table=table, batch_rows=batch_rows)):
-        parsed = parse_table(table, batch, source=str(path))
-        check_values(table, parsed, now=now, source=str(path))
-        fingerprint.update(parsed)
-        staged = pa.Table.from_pandas(parsed.assign(**{ROW: parsed.index.to_numpy(dtype=np.int64)}), preserve_index=False)
-        pq.write_table(staged, folder / f"part-{number:05d}.parquet")
-        rows += len(parsed)
+    tasks = ((table, batch, path, number, folder, now)
+             for number, batch in enumerate(iter_table(path, table=table, batch_rows=batch_rows)))
+    for n_rows, header, hashes in (pool or WorkerPool(1)).map(stage_batch, tasks):
+        fingerprint.update_hashes(header, hashes)
+        rows += n_rows
     return fingerprint.hexdigest(), rows
 
 
@@ -324,17 +336,22 @@ def score_chunk(
     return len(features), counter
 
 
-_worker: dict[str, Any] = {}
+_loaded: dict[tuple[str, str], ServedModel] = {}
 
 
-def _start_worker(job: ChunkJob, churn_version: str, clv_version: str) -> None:
-    """Pool initializer: load the exact model versions the parent scores with."""
-    _worker.update(job=job, churn=load_served(CHURN_MODEL, churn_version), clv=load_served(CLV_MODEL, clv_version))
+def _served(name: str, version: str) -> ServedModel:
+    """A model version, loaded once per worker process."""
+    if (name, version) not in _loaded:
+        _loaded[(name, version)] = load_served(name, version)
+    return _loaded[(name, version)]
 
 
-def _score_in_worker(index: int) -> tuple[int, drift_mod.DriftCounter | None, int, float | None]:
-    n_rows, counter = score_chunk(_worker["job"], index, _worker["churn"], _worker["clv"])
-    return n_rows, counter, os.getpid(), peak_rss_mib()
+def _score_chunk_in_worker(job: ChunkJob, index: int, churn_version: str, clv_version: str):
+    return score_chunk(job, index, _served(CHURN_MODEL, churn_version), _served(CLV_MODEL, clv_version))
+
+
+def _with_peak(fn, *args):
+    return fn(*args), os.getpid(), peak_rss_mib()
 
 
 @contextlib.contextmanager
@@ -352,44 +369,86 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def default_workers(n_chunks: int) -> int:
-    """Worker processes for ``n_chunks`` chunks: one per core (at most 4), never more than chunks."""
-    return max(1, min(os.cpu_count() or 1, 4, n_chunks))
+def default_workers() -> int:
+    """Worker processes for streamed scoring: one per core, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+class WorkerPool:
+    """Worker processes for the per-batch and per-chunk work of a streamed run (none: inline).
+
+    Workers are spawned (no thread state of this process is inherited) with one OpenMP thread
+    each, as the pandas work of a batch or chunk runs on one core anyway; they load the models
+    on their first chunk. What a task writes does not depend on the process that ran it.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = max(1, int(workers))
+        self.peaks: dict[int, float] = {}  # worker pid -> its peak memory (MiB)
+        self._pool = None
+
+    @property
+    def parallel(self) -> bool:
+        return self._pool is not None
+
+    def __enter__(self) -> WorkerPool:
+        if self.workers > 1:
+            import multiprocessing
+
+            with _environ(OMP_NUM_THREADS="1"):
+                self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (idempotent); later tasks run in this process."""
+        if self._pool is not None:
+            self._pool.terminate()  # every task's result has been taken (or one failed)
+            self._pool.join()
+            self._pool = None
+
+    def map(self, fn, tasks) -> Iterator[Any]:
+        """``fn(*task)`` for each task, results in task order; at most two tasks per worker in flight,
+        so that a large input is never queued whole."""
+        if self._pool is None:
+            for task in tasks:
+                yield fn(*task)
+            return
+        from collections import deque
+
+        pending: deque = deque()
+
+        def take():
+            result, pid, peak = pending.popleft().get()
+            if peak is not None:
+                self.peaks[pid] = max(self.peaks.get(pid, 0.0), peak)
+            return result
+
+        for task in tasks:
+            pending.append(self._pool.apply_async(_with_peak, (fn, *task)))
+            if len(pending) >= 2 * self.workers:
+                yield take()
+        while pending:
+            yield take()
 
 
 def score_chunks(
-    job: ChunkJob, n_chunks: int, churn: ServedModel, clv: ServedModel, *, workers: int, advance=None,
-) -> tuple[drift_mod.DriftCounter | None, dict[int, float]]:
-    """Score every chunk; return the summed drift counts and the workers' peak memory (MiB by pid).
-
-    With ``workers > 1`` chunks are scored in that many fresh processes (spawned, so that no
-    thread state of this one is inherited), each loading the same model versions and using one
-    OpenMP thread, as the pandas work of a chunk runs on one core. Chunk files do not depend on
-    which process wrote them, so the outputs are the same byte for byte.
-    """
-    import multiprocessing
-
+    job: ChunkJob, n_chunks: int, churn: ServedModel, clv: ServedModel, *, pool: WorkerPool, advance=None,
+) -> drift_mod.DriftCounter | None:
+    """Score every chunk (in ``pool``'s workers, if any); return the summed drift bin counts."""
     drift = drift_mod.DriftCounter(job.drift_reference) if job.drift_reference else None
-    peaks: dict[int, float] = {}
-
-    def add(n_rows: int, counter) -> None:
+    if pool.parallel:
+        results = pool.map(_score_chunk_in_worker, ((job, i, churn.version, clv.version) for i in range(n_chunks)))
+    else:  # the models this process loaded
+        results = (score_chunk(job, i, churn, clv) for i in range(n_chunks))
+    for n_rows, counter in results:
         if drift is not None and counter is not None:
             drift.merge(counter)
         if advance:
             advance(n_rows)
-
-    if workers <= 1:
-        for index in range(n_chunks):
-            add(*score_chunk(job, index, churn, clv))
-        return drift, peaks
-    with _environ(OMP_NUM_THREADS="1"), multiprocessing.get_context("spawn").Pool(
-        workers, initializer=_start_worker, initargs=(job, churn.version, clv.version)
-    ) as pool:
-        for n_rows, counter, pid, peak in pool.imap_unordered(_score_in_worker, range(n_chunks)):
-            add(n_rows, counter)
-            if peak is not None:
-                peaks[pid] = max(peaks.get(pid, 0.0), peak)
-    return drift, peaks
+    return drift
 
 
 # --------------------------------------------------------------------------- 5. outputs
@@ -512,7 +571,9 @@ def score_stream(
     cache_path = text_cache_path(text_cache)
     timer = _Timer()
     paths = {t: Path(p) for t, p in paths.items() if p is not None}
-    with tempfile.TemporaryDirectory(prefix="custsat-stream-", dir=work_dir) as tmp:
+    workers = default_workers() if workers is None else max(1, int(workers))
+    # the pool is left (its workers stopped) before the work folder is removed
+    with tempfile.TemporaryDirectory(prefix="custsat-stream-", dir=work_dir) as tmp, WorkerPool(workers) as pool:
         work = Path(tmp)
         # 1. stage and validate
         now = pd.Timestamp.now()
@@ -520,7 +581,7 @@ def score_stream(
         for table in sorted(paths):
             staged[table] = work / "staged" / table
             fingerprints[table], row_counts[table] = stage_table(
-                paths[table], table, staged[table], batch_rows=batch_rows, now=now)
+                paths[table], table, staged[table], batch_rows=batch_rows, now=now, pool=pool)
         eng = _connect()
         try:
             check_across_batches(eng, staged, {t: str(p) for t, p in paths.items()}, unknown_customers=unknown_customers)
@@ -571,15 +632,15 @@ def score_stream(
             churn_params=churn_reason_params(all_reasons, churn_params), language=language,
             model_versions=model_versions, run_id=run_id, drift_reference=drift_mod.find_reference(churn.model),
         )
-        workers = default_workers(n_chunks) if workers is None else max(1, min(int(workers), n_chunks))
         bar, advance = _progress_bar(progress, n_customers, "scoring customers")
         if bar is not None:
             bar.start()
         try:
-            drift_counter, worker_peaks = score_chunks(job, n_chunks, churn, clv, workers=workers, advance=advance)
+            drift_counter = score_chunks(job, n_chunks, churn, clv, pool=pool, advance=advance)
         finally:
             if bar is not None:
                 bar.stop()
+        pool.close()  # the workers' memory is not needed for the outputs
         timer.lap("score_chunks")
 
         # 5. sorted outputs, report, MLflow
@@ -602,8 +663,8 @@ def score_stream(
         timer.lap("write_outputs")
     metadata["stage_seconds"] = timer.laps
     metadata["stage_peak_rss_mib"] = timer.peaks
-    if worker_peaks:
-        metadata["worker_peak_rss_mib"] = {str(pid): peak for pid, peak in sorted(worker_peaks.items())}
+    if pool.peaks:
+        metadata["worker_peak_rss_mib"] = {str(pid): peak for pid, peak in sorted(pool.peaks.items())}
     result = ScoringResult(scored=summary, feedback=feedback, drift=drift_table, metadata=metadata)
     if log_run:
         result.mlflow_run_id = log_scoring_run(result)
