@@ -408,6 +408,20 @@ def test_stream_classifies_each_new_text_once(project, tmp_path):
     assert result.metadata["model_versions"]["sentiment_model_version"] == "oracle-1"
 
 
+def test_worker_pool_keeps_task_order_and_raises_the_first_error():
+    """Batches and chunks go through WorkerPool.map: results in task order from two processes,
+    the first failing task's error, and no processes at all for a single task."""
+    from custsat.serving.stream import WorkerPool
+
+    with WorkerPool(2) as pool:
+        assert list(pool.map(pow, [(2, i) for i in range(9)])) == [2**i for i in range(9)]
+        assert pool.started and len(pool.peaks) >= 1
+        with pytest.raises(ValueError, match="'x'"):
+            list(pool.map(int, [("1",), ("x",), ("3",), ("y",)]))
+    with WorkerPool(2) as single:
+        assert list(single.map(pow, [(2, 5)])) == [32] and not single.started
+
+
 def test_stream_errors_name_the_input_rows(project, tmp_path):
     """Checks across batches (duplicates, unknown customers) and in later batches report input rows."""
     from custsat.data.contracts import ContractError

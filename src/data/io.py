@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -135,19 +136,32 @@ def iter_table(path: str | Path, *, table: str | None = None, batch_rows: int = 
     (at most ~1M rows) is read whole and then split. Values and dtypes are those of
     :func:`read_table`.
     """
+    for first_row, raw in iter_raw_batches(path, table=table, batch_rows=batch_rows):
+        yield batch_frame(first_row, raw)
+
+
+def iter_raw_batches(
+    path: str | Path, *, table: str | None = None, batch_rows: int = 500_000
+) -> Iterator[tuple[int, Any]]:
+    """:func:`iter_table`'s batches before their conversion to pandas: (first row, batch).
+
+    A batch is an Arrow record batch (Parquet) or a DataFrame (CSV, XLSX);
+    :func:`batch_frame` converts it. Streamed scoring converts batches in worker processes,
+    which spreads the cost of making Python strings.
+    """
     path = Path(path)
     label = f"{table} table ({path})" if table else str(path)
     suffix = path.suffix.lower()
     if suffix == ".xlsx" or not path.exists() or suffix not in SUPPORTED_SUFFIXES or path.stat().st_size == 0:
         frame = read_table(path, table=table)  # raises the usual errors for missing/empty/unknown files
         for start in range(0, len(frame), batch_rows):
-            yield frame.iloc[start:start + batch_rows]
+            yield start, frame.iloc[start:start + batch_rows]
         return
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(path)
-        batches = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=batch_rows))
+        batches: Iterator[Any] = parquet.iter_batches(batch_size=batch_rows)
         if parquet.metadata.num_rows == 0:
             raise InputFileError(f"{label}: file has a header but no rows")
     else:
@@ -157,13 +171,19 @@ def iter_table(path: str | Path, *, table: str | None = None, batch_rows: int = 
         except pd.errors.EmptyDataError:
             raise InputFileError(f"{label}: file has no header and no rows") from None
     start = 0
-    for frame in batches:
-        frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-        frame.index = pd.RangeIndex(start, start + len(frame))
-        start += len(frame)
-        yield frame
+    for batch in batches:
+        yield start, batch
+        start += len(batch)
     if start == 0:
         raise InputFileError(f"{label}: file has a header but no rows")
+
+
+def batch_frame(first_row: int, batch: Any) -> pd.DataFrame:
+    """One of :func:`iter_raw_batches`' batches as :func:`iter_table` gives it."""
+    frame = batch if isinstance(batch, pd.DataFrame) else batch.to_pandas()
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame.index = pd.RangeIndex(first_row, first_row + len(frame))
+    return frame
 
 
 @contextlib.contextmanager

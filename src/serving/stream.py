@@ -93,15 +93,17 @@ def _connect(threads: int | None = None):
 
 # --------------------------------------------------------------------------- 1. stage
 def stage_batch(
-    table: str, batch: pd.DataFrame, path: Path, number: int, folder: Path, now: pd.Timestamp
+    table: str, first_row: int, batch: Any, path: Path, number: int, folder: Path, now: pd.Timestamp
 ) -> tuple[int, str, bytes]:
-    """Parse and check one batch, write it to ``folder``; return (rows, fingerprint header, row hashes)."""
+    """Parse and check one raw input batch (see ``iter_raw_batches``), write it to ``folder``;
+    return (rows, fingerprint header, row hashes)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from custsat.data.contracts import check_values, parse_table
+    from custsat.data.io import batch_frame
 
-    parsed = parse_table(table, batch, source=str(path))
+    parsed = parse_table(table, batch_frame(first_row, batch), source=str(path))
     check_values(table, parsed, now=now, source=str(path))
     header, hashes = tracking.batch_hashes(parsed)
     staged = pa.Table.from_pandas(parsed.assign(**{ROW: parsed.index.to_numpy(dtype=np.int64)}), preserve_index=False)
@@ -114,13 +116,13 @@ def stage_table(
 ) -> tuple[str, int]:
     """Parse and check ``path`` batch by batch into ``folder`` (batches in ``pool``'s workers when
     given); return (fingerprint, rows). The first failing batch's error is raised."""
-    from custsat.data.io import iter_table
+    from custsat.data.io import iter_raw_batches
 
     folder.mkdir(parents=True)
     fingerprint = tracking.FrameFingerprint()
     rows = 0
-    tasks = ((table, batch, path, number, folder, now)
-             for number, batch in enumerate(iter_table(path, table=table, batch_rows=batch_rows)))
+    tasks = ((table, first_row, batch, path, number, folder, now)
+             for number, (first_row, batch) in enumerate(iter_raw_batches(path, table=table, batch_rows=batch_rows)))
     for n_rows, header, hashes in (pool or WorkerPool(1)).map(stage_batch, tasks):
         fingerprint.update_hashes(header, hashes)
         rows += n_rows
@@ -375,35 +377,36 @@ def default_workers() -> int:
 
 
 class WorkerPool:
-    """Worker processes for the per-batch and per-chunk work of a streamed run (none: inline).
+    """Worker processes for the per-batch and per-chunk work of a streamed run.
 
-    Workers are spawned (no thread state of this process is inherited) with one OpenMP thread
-    each, as the pandas work of a batch or chunk runs on one core anyway; they load the models
-    on their first chunk. What a task writes does not depend on the process that ran it.
+    Workers start at the first :meth:`map` of two or more tasks (with ``workers=1``, or for a
+    single batch or chunk, tasks run in this process). They are spawned, so no thread state of
+    this process is inherited, with one OpenMP thread each, as the pandas work of a batch or
+    chunk runs on one core anyway; they load the models at their first chunk. What a task
+    writes does not depend on the process that ran it.
     """
 
     def __init__(self, workers: int):
         self.workers = max(1, int(workers))
         self.peaks: dict[int, float] = {}  # worker pid -> its peak memory (MiB)
+        self.started = False  # whether workers ran any task
         self._pool = None
 
-    @property
-    def parallel(self) -> bool:
-        return self._pool is not None
-
     def __enter__(self) -> WorkerPool:
-        if self.workers > 1:
-            import multiprocessing
-
-            with _environ(OMP_NUM_THREADS="1"):
-                self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
         return self
+
+    def _start(self) -> None:
+        import multiprocessing
+
+        with _environ(OMP_NUM_THREADS="1"):
+            self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        self.started = True
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def close(self) -> None:
-        """Stop the workers (idempotent); later tasks run in this process."""
+        """Stop the workers (idempotent); they start again if more tasks come."""
         if self._pool is not None:
             self._pool.terminate()  # every task's result has been taken (or one failed)
             self._pool.join()
@@ -411,13 +414,19 @@ class WorkerPool:
 
     def map(self, fn, tasks) -> Iterator[Any]:
         """``fn(*task)`` for each task, results in task order; at most two tasks per worker in flight,
-        so that a large input is never queued whole."""
-        if self._pool is None:
-            for task in tasks:
+        so that a large input is never queued whole. A single task runs in this process (the
+        workers start only when there are two or more, so small inputs never pay for them)."""
+        from collections import deque
+        from itertools import chain, islice
+
+        tasks = iter(tasks)
+        first = list(islice(tasks, 2))
+        if self.workers == 1 or len(first) < 2:
+            for task in chain(first, tasks):
                 yield fn(*task)
             return
-        from collections import deque
-
+        if self._pool is None:
+            self._start()
         pending: deque = deque()
 
         def take():
@@ -426,7 +435,7 @@ class WorkerPool:
                 self.peaks[pid] = max(self.peaks.get(pid, 0.0), peak)
             return result
 
-        for task in tasks:
+        for task in chain(first, tasks):
             pending.append(self._pool.apply_async(_with_peak, (fn, *task)))
             if len(pending) >= 2 * self.workers:
                 yield take()
@@ -439,15 +448,18 @@ def score_chunks(
 ) -> drift_mod.DriftCounter | None:
     """Score every chunk (in ``pool``'s workers, if any); return the summed drift bin counts."""
     drift = drift_mod.DriftCounter(job.drift_reference) if job.drift_reference else None
-    if pool.parallel:
-        results = pool.map(_score_chunk_in_worker, ((job, i, churn.version, clv.version) for i in range(n_chunks)))
-    else:  # the models this process loaded
-        results = (score_chunk(job, i, churn, clv) for i in range(n_chunks))
-    for n_rows, counter in results:
-        if drift is not None and counter is not None:
-            drift.merge(counter)
-        if advance:
-            advance(n_rows)
+    keys = [(CHURN_MODEL, churn.version), (CLV_MODEL, clv.version)]
+    _loaded.update(zip(keys, (churn, clv), strict=True))  # chunks scored in this process use these
+    try:
+        tasks = ((job, i, churn.version, clv.version) for i in range(n_chunks))
+        for n_rows, counter in pool.map(_score_chunk_in_worker, tasks):
+            if drift is not None and counter is not None:
+                drift.merge(counter)
+            if advance:
+                advance(n_rows)
+    finally:
+        for key in keys:
+            _loaded.pop(key, None)
     return drift
 
 
@@ -657,7 +669,8 @@ def score_stream(
             input_fingerprints=fingerprints, policy=policy, row_counts=row_counts, customers_scored=len(summary),
             text_stats=text_stats, drift_table=drift_table,
         )
-        metadata.update({"streamed": True, "chunk_size": int(chunk_size), "chunks": int(n_chunks), "workers": workers})
+        metadata.update({"streamed": True, "chunk_size": int(chunk_size), "chunks": int(n_chunks),
+                         "workers": pool.workers if pool.started else 1})
         if report is not None:
             write_report(report, summary, feedback=feedback, drift=drift_table, metadata=metadata, examples=examples)
         timer.lap("write_outputs")
