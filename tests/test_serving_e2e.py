@@ -486,3 +486,7 @@ def test_cli_stream_writes_list_and_report(project, tmp_path):
     bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x.xlsx")])
     assert bad.exit_code == 1 and "CSV or Parquet" in " ".join(bad.output.split())
     assert not (tmp_path / "x.xlsx").exists()
+    in_memory = [a for a in args if a != "--stream"]
+    misplaced = CliRunner().invoke(app, [*in_memory, "--workers", "2", "--out", str(tmp_path / "y.csv")])
+    assert misplaced.exit_code == 2 and "--workers applies to --stream" in " ".join(misplaced.output.split())
+    assert not (tmp_path / "y.csv").exists()

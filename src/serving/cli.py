@@ -67,6 +67,9 @@ def score(
     from custsat.serving.score import resolve_input_paths
 
     console = Console(stderr=True)
+    if workers is not None and not stream:
+        raise typer.BadParameter("--workers applies to --stream (the default path scores in one process)",
+                                 param_hint="--workers")
     if input_dir is None and customers is None and transactions is None:
         input_dir = DEFAULT_INPUT_DIR
     try:

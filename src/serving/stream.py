@@ -626,12 +626,13 @@ def score_stream(
         n_customers, n_chunks, _ = build_chunked_features(staged, as_of, config, features_dir, chunk_size=chunk_size)
         if not n_customers:
             raise ScoringInputError(f"no customers are known at as_of={as_of} (all signed up later?)")
+        timer.lap("features")
         eng = _connect()
         try:
             chunks = split_by_chunk(eng, {t: p for t, p in staged.items() if t != "customers"}, features_dir, work / "chunks")
         finally:
             eng.close()
-        timer.lap("features")
+        timer.lap("split_by_chunk")
 
         # 4. score chunk by chunk
         model_versions = {**text_versions, "churn_model_version": churn.version, "clv_model_version": clv.version}
