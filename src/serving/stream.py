@@ -3,9 +3,9 @@
 The same steps as :func:`custsat.serving.score.score_tables`, with every table kept on disk:
 
 1. **stage**: each input is read in batches of rows (Parquet and CSV; an XLSX sheet, at most
-   ~1M rows, is read whole), parsed and checked against its
-   contract batch by batch, fingerprinted (the same fingerprint as the in-memory path) and
-   written to a work folder. Checks that span batches (duplicate ids, unknown customers)
+   ~1M rows, is read whole); each batch is parsed and checked against its contract,
+   fingerprinted (the same fingerprint as the in-memory path) and written to a work folder, in
+   worker processes when there are several batches (:class:`WorkerPool`). Checks that span batches (duplicate ids, unknown customers)
    run in DuckDB on the staged files; errors name the input row, as the in-memory checks do;
 2. **text**: staged feedback batches get sentiment/topics where missing (cached by text hash);
 3. **features**: DuckDB builds them on the staged files (it spills to disk) and writes them
@@ -564,7 +564,8 @@ def score_stream(
     ``chunk_size``: customers scored at a time (memory grows with it, not with the inputs);
     ``batch_rows``: input rows parsed and checked at a time; ``work_dir``: where the staged
     files go (default: a temporary folder under ``TMPDIR``, removed at the end); ``workers``:
-    processes scoring chunks (default: one per core, at most 4; 1 scores in this process).
+    processes that stage batches and score chunks (default: one per core, at most 4; 1 keeps
+    everything in this process).
     """
     from custsat.config import get_settings
     from custsat.features import FeatureConfig
