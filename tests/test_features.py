@@ -153,6 +153,24 @@ def test_sums_are_exact_and_independent_of_row_order_and_threads():
         pd.testing.assert_frame_equal(other, reference, check_exact=True)
 
 
+def test_non_finite_values_count_as_missing_in_exact_sums(tmp_path):
+    """NaN and inf have no exact (decimal) value: like pandas NaN, they are skipped, also when
+    they come from a Parquet file (where DuckDB reads NaN as a number, not as NULL)."""
+    tables = hand_tables()
+    extra = pd.DataFrame({"customer_id": ["E", "E"], "timestamp": pd.to_datetime(["2023-02-01", "2023-03-01"]),
+                          "amount": [np.nan, np.inf]})
+    tables["transactions"] = pd.concat([tables["transactions"], extra], ignore_index=True)
+    tables["feedback"].loc[tables["feedback"]["feedback_id"] == "F3", "sentiment_score"] = np.inf
+    paths = {}
+    for name, frame in tables.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        frame.to_parquet(paths[name], index=False)
+    for source in (tables, paths):
+        f = build_customer_features(source, AS_OF, config=CFG).set_index("customer_id")
+        assert f.loc["E", "monetary_total"] == 200.0 and f.loc["E", "gross_spend"] == 200.0
+        assert math.isclose(f.loc["A", "sentiment_mean"], (-0.8 - 0.4) / 2)
+
+
 def test_rfm_scores_segments_and_abc_hand_computed(hand_features):
     f = hand_features
     purchasers = ["A", "B", "E", "F", "G"]

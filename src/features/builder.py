@@ -95,14 +95,24 @@ def _day_index(ts: str) -> str:
     return f"CAST(FLOOR(EPOCH_US({ts}) / CAST({US_PER_DAY} AS DOUBLE)) AS BIGINT)"
 
 
+def _finite(expr: str) -> str:
+    """``expr`` where it is a finite number a decimal can hold, else NULL (missing).
+
+    NaN and ±inf have no decimal value; pandas NaN already reaches SQL as NULL, and a NaN read
+    from Parquet now counts as missing too. (NaN compares greater than every number in DuckDB
+    and Spark, so the range test excludes it.)
+    """
+    return f"CASE WHEN ({expr}) BETWEEN -1e27 AND 1e27 THEN ({expr}) END"
+
+
 def _exact_sum(expr: str) -> str:
-    """``SUM(expr)`` in exact decimal arithmetic (see ``EXACT``)."""
-    return f"SUM(CAST({expr} AS {EXACT}))"
+    """``SUM(expr)`` in exact decimal arithmetic (see ``EXACT``); non-finite values are skipped."""
+    return f"SUM(CAST({_finite(expr)} AS {EXACT}))"
 
 
 def _exact_mean(expr: str) -> str:
     """``AVG(expr)`` from an exact sum: the same value in any summation order."""
-    return f"CAST({_exact_sum(expr)} AS DOUBLE) / NULLIF(COUNT({expr}), 0)"
+    return f"CAST({_exact_sum(expr)} AS DOUBLE) / NULLIF(COUNT({_finite(expr)}), 0)"
 
 
 def _column_or_null(columns: list[str], name: str, sql_type: str, cast: str | None = None) -> str:
