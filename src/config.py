@@ -36,6 +36,14 @@ def find_project_dir(start: Path | None = None) -> Path:
 TEXT_RUNTIMES = {"torch": False, "onnx-fp32": "fp32", "onnx-int8": "int8", "onnx-int8-all": "int8-all"}
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def cpu_threads() -> int:
     """Threads one process should compute with: ``OMP_NUM_THREADS`` when set, else every core.
 
@@ -45,7 +53,7 @@ def cpu_threads() -> int:
     try:
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     except (KeyError, ValueError):
-        return os.cpu_count() or 1
+        return available_cores()
 
 
 def text_runtime_onnx(runtime: str) -> bool | str:

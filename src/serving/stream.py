@@ -373,7 +373,9 @@ def _environ(**values: str) -> Iterator[None]:
 
 def default_workers() -> int:
     """Worker processes for streamed scoring: one per core, at most 4."""
-    return max(1, min(os.cpu_count() or 1, 4))
+    from custsat.config import available_cores
+
+    return min(available_cores(), 4)
 
 
 class WorkerPool:
