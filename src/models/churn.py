@@ -282,10 +282,6 @@ _SEARCH_SPACE: dict[str, Sequence[Any]] = {
 }
 
 
-# Prediction threads: rows are scored independently, so the numbers do not depend on them
-# (training keeps ``n_jobs`` for reproducible trees).
-
-
 def _reason_columns(top_k: int) -> list[str]:
     return [f"churn_reason_{k + 1}" for k in range(top_k)]
 
@@ -579,6 +575,8 @@ class ChurnModel:
         return self.calibrator_.predict_proba(margin.reshape(-1, 1))[:, 1]
 
     def _margin_encoded(self, encoded: pd.DataFrame) -> np.ndarray:
+        # prediction threads (cpu_threads): rows are scored independently, so the numbers do
+        # not depend on them (training keeps ``n_jobs`` for reproducible trees)
         return np.asarray(self.booster_.predict(encoded, raw_score=True, num_threads=cpu_threads()), dtype=float)
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:

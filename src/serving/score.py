@@ -254,8 +254,7 @@ def clv_input(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, features:
     """
     from custsat.models.clv import build_scoring_frame
 
-    tx = tables["transactions"]
-    tx = events_before(tx, as_of)
+    tx = events_before(tables["transactions"], as_of)
     last_day = (as_of - pd.Timedelta(microseconds=1)).normalize()
     frame = build_scoring_frame(tx, last_day, features=features, contracts=tables.get("contracts"))
     frame.index = frame.index.astype(str)
