@@ -8,7 +8,9 @@ point custsat at its own server without learning a new variable.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -86,8 +88,20 @@ class Settings(BaseSettings):
     )
     text_runtime: str = Field(
         default="torch",
-        description="How `custsat score` runs the text encoders: torch | onnx-fp32 | onnx-int8 | onnx-int8-all (see README).",
+        description="How `custsat score` runs the text encoders: torch | onnx-fp32 | onnx-int8 | onnx-int8-all.",
     )
+    text_threads: int | None = Field(
+        default=None, description="CPU threads of the text encoders (torch and ONNX Runtime); default: every core."
+    )
+    duckdb_memory_limit: str = Field(
+        default="2GB", description="DuckDB working memory before it spills to disk (feature building, --stream)."
+    )
+    spark_driver_memory: str = Field(default="4g", description="spark.driver.memory of the local Spark session.")
+
+    @property
+    def text_thread_count(self) -> int:
+        """``text_threads`` when set, else the cores this process may use (``OMP_NUM_THREADS`` wins)."""
+        return max(1, int(self.text_threads)) if self.text_threads else cpu_threads()
 
     @property
     def text_onnx(self) -> bool | str:
@@ -136,6 +150,40 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> str:
         return (self.mlruns_path / "artifacts").resolve().as_uri()
+
+
+def disable_library_telemetry() -> None:
+    """MLflow's usage telemetry stays off (custsat runs without internet) unless a user set it."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def spark_environment() -> None:
+    """Local Spark binds to loopback and runs its Python workers with this interpreter."""
+    import sys
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+def subprocess_environment(**extra: str) -> dict[str, str]:
+    """This process's environment plus ``extra``, for a child process (pip, Spark)."""
+    return {**os.environ, **extra}
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of the block (e.g. ``OMP_NUM_THREADS`` for
+    spawned worker processes, which read it at start), restoring the old values after."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @lru_cache(maxsize=1)

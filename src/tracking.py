@@ -1,4 +1,4 @@
-"""The one module that talks to MLflow.
+"""The one module that talks to MLflow: nothing else in custsat imports ``mlflow``.
 
 Defaults need no server: runs go to ``sqlite:///mlruns/mlflow.db`` with artifacts
 under ``mlruns/artifacts``. ``MLFLOW_TRACKING_URI`` points custsat at a team server.
@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from custsat import __version__
-from custsat.config import get_settings
+from custsat.config import disable_library_telemetry, get_settings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -49,10 +49,22 @@ PIP_REQUIREMENTS = pip_requirements()
 
 
 def _mlflow():
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    disable_library_telemetry()
     import mlflow
 
     return mlflow
+
+
+def __getattr__(name: str) -> Any:
+    # ``tracking.PythonModel`` is MLflow's pyfunc base class, imported on first use so that
+    # commands which never touch a model do not pay for importing MLflow.
+    if name == "PythonModel":
+        return _mlflow().pyfunc.PythonModel
+    if name == "MlflowException":
+        from mlflow.exceptions import MlflowException
+
+        return MlflowException
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def configure() -> str:
@@ -186,6 +198,63 @@ def start_run(
         yield run
 
 
+def _active() -> Any:
+    mlflow = _mlflow()
+    if mlflow.active_run() is None:
+        raise RuntimeError("no active MLflow run: call inside `with tracking.start_run(...)`")
+    return mlflow
+
+
+def active_run_id() -> str | None:
+    """The id of the active run, or ``None`` outside one."""
+    run = _mlflow().active_run()
+    return run.info.run_id if run is not None else None
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log parameters on the active run."""
+    _active().log_params(dict(params))
+
+
+def log_metrics(metrics: Mapping[str, float], *, step: int | None = None) -> None:
+    """Log the finite metrics of ``metrics`` on the active run (NaN and inf are left out)."""
+    finite = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(float(v))}
+    if finite:
+        _active().log_metrics(finite, step=step)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set tags on the active run."""
+    _active().set_tags({k: str(v) for k, v in tags.items()})
+
+
+def log_dict(obj: Any, artifact_file: str) -> None:
+    """Log a JSON/YAML-serialisable object as an artifact of the active run."""
+    _active().log_dict(obj, artifact_file)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    """Log text as an artifact of the active run (mask PII before calling)."""
+    _active().log_text(text, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    """Log a matplotlib figure as an artifact of the active run."""
+    _active().log_figure(figure, artifact_file)
+
+
+def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
+    """Log a local file as an artifact of the active run."""
+    _active().log_artifact(str(path), artifact_path=artifact_path)
+
+
+def infer_signature(model_input: Any, model_output: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+    """MLflow's model signature of an input (and output) example."""
+    from mlflow.models import infer_signature as _infer
+
+    return _infer(model_input, model_output, params=dict(params) if params else None)
+
+
 def log_pyfunc_model(
     python_model: Any,
     *,
@@ -220,17 +289,22 @@ def _client():
     return _mlflow().MlflowClient()
 
 
-def champion_version(model_name: str) -> str | None:
-    """The version behind the ``champion`` alias, or ``None`` when there is none."""
+def alias_version(model_name: str, alias: str) -> str | None:
+    """The version behind ``alias`` of ``model_name``, or ``None`` when there is none."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(_client().get_model_version_by_alias(model_name, CHAMPION).version)
+        return str(_client().get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
         return None
 
 
-def _train_target(model_name: str) -> str:
+def champion_version(model_name: str) -> str | None:
+    """The version behind the ``champion`` alias, or ``None`` when there is none."""
+    return alias_version(model_name, CHAMPION)
+
+
+def train_command(model_name: str) -> str:
     return "make train-" + model_name.removeprefix("custsat-")
 
 
@@ -240,7 +314,7 @@ def load_champion(model_name: str) -> tuple[Any, str]:
     if version is None:
         raise ModelNotFoundError(
             f"No champion version of model '{model_name}' in the MLflow registry at "
-            f"{get_settings().resolved_tracking_uri}. Train it with `{_train_target(model_name)}` "
+            f"{get_settings().resolved_tracking_uri}. Train it with `{train_command(model_name)}` "
             "(or `make train` for all models)."
         )
     return load_version(model_name, version), version
@@ -248,8 +322,38 @@ def load_champion(model_name: str) -> tuple[Any, str]:
 
 def load_version(model_name: str, version: str) -> Any:
     """Load one registered version of ``model_name`` as a pyfunc model."""
+    return load_model_uri(f"models:/{model_name}/{version}")
+
+
+def load_model_uri(uri: str) -> Any:
+    """Load a pyfunc model from any MLflow model URI (``runs:/…``, ``models:/…``, a path)."""
     configure()
-    return _mlflow().pyfunc.load_model(f"models:/{model_name}/{version}")
+    return _mlflow().pyfunc.load_model(str(uri))
+
+
+def version_tags(model_name: str, version: str) -> dict[str, str]:
+    """The tags of one registered model version."""
+    return dict(_client().get_model_version(model_name, version).tags)
+
+
+def set_version_tag(model_name: str, version: str, key: str, value: Any) -> None:
+    """Set one tag on a registered model version."""
+    _client().set_model_version_tag(model_name, version, key, str(value))
+
+
+def version_run_metrics(model_name: str, version: str) -> dict[str, float]:
+    """The metrics of the run that logged a registered model version."""
+    client = _client()
+    run_id = client.get_model_version(model_name, version).run_id
+    return dict(client.get_run(run_id).data.metrics)
+
+
+def spark_udf(spark: Any, model_uri: str, *, result_type: Any, params: Mapping[str, Any] | None = None) -> Any:
+    """A Spark UDF applying a registered model in this Python environment (no conda/virtualenv)."""
+    configure()
+    return _mlflow().pyfunc.spark_udf(
+        spark, model_uri, result_type=result_type, env_manager="local", params=dict(params) if params else None
+    )
 
 
 def decide_promotion(

@@ -106,7 +106,7 @@ def check_schema(served: ServedModel, frame: pd.DataFrame, *, what: str = "featu
             parts.append(f"Extra column(s) the model does not know ({len(extra)}): {shown}.")
         parts.append(
             "The model was trained on a different feature set: retrain it on the current features "
-            f"with `make train` (or `{tracking._train_target(served.name)}`)."
+            f"with `make train` (or `{tracking.train_command(served.name)}`)."
         )
         raise SchemaMismatchError(" ".join(parts))
 
