@@ -369,6 +369,18 @@ def decide_promotion(
     return tuple(candidate_score) > tuple(champion_score)
 
 
+def assign_alias(model_name: str, version: str, alias: str, *, record: Mapping[str, str]) -> None:
+    """Point ``alias`` of ``model_name`` at ``version``; write ``record`` as tags on the version
+    and, when a run is active, on the run."""
+    client = _client()
+    client.set_registered_model_alias(model_name, alias, version)
+    for key, value in record.items():
+        client.set_model_version_tag(model_name, version, key, str(value))
+    mlflow = _mlflow()
+    if mlflow.active_run() is not None:
+        mlflow.set_tags({k: str(v) for k, v in record.items()})
+
+
 def promote(
     model_name: str,
     version: str,
