@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from custsat.models.drift import PSI_WARN, build_reference, psi, psi_table
-from custsat.serving.text_cache import classify_with_cache, text_hash
+from custsat.models.text.cache import classify_with_cache, text_hash
 
 
 def test_psi_hand_computed():
@@ -107,7 +107,7 @@ def test_text_adapter_uses_champions_and_bootstrap_fallback(monkeypatch):
     """Wiring: sentiment champion required, topic champion optional (bootstrap), versions recorded."""
     from custsat import tracking
     from custsat.models.text import classify as classify_mod
-    from custsat.serving.text_adapter import load_text_models
+    from custsat.models.text.served import load_text_models
 
     sentiment = object()
     seen = {}

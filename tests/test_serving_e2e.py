@@ -78,7 +78,7 @@ def _train_clv(tables, folder):
 
 def oracle_text_models(truth: pd.DataFrame, calls: list | None = None):
     """Text 'models' that return the synthetic ground truth for each text."""
-    from custsat.serving.score import TextModels
+    from custsat.models.text.served import TextModels
 
     by_text = {}
     for row in truth.itertuples():

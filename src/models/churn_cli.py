@@ -64,7 +64,7 @@ def with_text_labels(tables: dict) -> dict:
     """
     from custsat import tracking
     from custsat.config import get_settings
-    from custsat.serving.score import classify_feedback_cached
+    from custsat.models.text.served import classify_feedback_cached
 
     feedback = tables.get("feedback")
     if feedback is None or tracking.champion_version("custsat-sentiment") is None:

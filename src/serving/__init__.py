@@ -9,7 +9,7 @@ from custsat.serving.models import SchemaMismatchError, ServedModel, check_schem
 from custsat.serving.outputs import OUTPUT_COLUMNS, scoring_run_id, top_topics, write_scored
 from custsat.serving.policy import Policy, PolicyError, assign_actions, load_policy, parse_policy
 from custsat.serving.report import render_report, write_report
-from custsat.serving.score import ScoringResult, TextModels, score_tables
+from custsat.serving.score import ScoringResult, score_tables
 
 __all__ = [
     "OUTPUT_COLUMNS",
@@ -18,7 +18,6 @@ __all__ = [
     "SchemaMismatchError",
     "ScoringResult",
     "ServedModel",
-    "TextModels",
     "assign_actions",
     "check_schema",
     "load_policy",

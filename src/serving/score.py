@@ -24,7 +24,7 @@ import json
 import logging
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ import pandas as pd
 from custsat import tracking
 from custsat.features.builder import events_before
 from custsat.models import drift as drift_mod
+from custsat.models.text.served import TextModels, classify_feedback_cached, text_cache_path
 from custsat.serving.models import CHURN_MODEL, CLV_MODEL, ServedModel, load_served, predict_chunks
 from custsat.serving.outputs import order_columns, scoring_run_id, sort_by_priority, top_topics
 from custsat.serving.policy import Policy, assign_actions, load_policy
@@ -56,22 +57,6 @@ CLV_KEEP = ("clv", "clv_low", "clv_high", "clv_tier", "expected_remaining_lifeti
 
 class ScoringInputError(ValueError):
     """Inputs that cannot be scored (missing files, empty tables)."""
-
-
-@dataclass
-class TextModels:
-    """How feedback texts are classified: a function and the versions it stands for."""
-
-    classify: Callable[[pd.DataFrame], pd.DataFrame]
-    sentiment_version: str
-    topic_version: str
-    runtime: str = "torch"
-
-    @property
-    def key(self) -> str:
-        # int8 outputs differ slightly from fp32: cached results are kept apart per runtime
-        suffix = "" if self.runtime == "torch" else f";runtime={self.runtime}"
-        return f"sentiment={self.sentiment_version};topics={self.topic_version}{suffix}"
 
 
 @dataclass
@@ -155,36 +140,6 @@ def default_as_of(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
     if not latest:
         raise ScoringInputError("cannot choose as_of: no transactions or feedback; pass --as-of")
     return max(latest).normalize() + pd.Timedelta(days=1)
-
-
-# --------------------------------------------------------------------------- text
-def default_text_models(*, progress: bool = False) -> TextModels:
-    """The registered text champions (sentiment and topics), via the text helper's API."""
-    from custsat.serving import text_adapter
-
-    return text_adapter.load_text_models(progress=progress)
-
-
-def classify_feedback_cached(
-    feedback: pd.DataFrame, text_models: TextModels | None, *, cache_path: Path | None, progress: bool = False
-) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
-    """Fill sentiment/topics for unlabelled feedback rows (cached); return frame, stats, versions."""
-    from custsat.serving.text_cache import classify_with_cache, needs_classification
-
-    todo = needs_classification(feedback)
-    if not todo.any():
-        return feedback, {"rows": len(feedback), "rows_prelabelled": len(feedback), "classified": 0}, {
-            "sentiment_model_version": "input", "topic_model_version": "input"}
-    if text_models is None:
-        text_models = default_text_models(progress=progress)
-    out, stats = classify_with_cache(feedback, text_models.classify, cache_path=cache_path, model_key=text_models.key)
-    versions = {
-        "sentiment_model_version": text_models.sentiment_version,
-        "topic_model_version": text_models.topic_version,
-    }
-    if int((~todo).sum()):
-        versions = {k: f"{v}+input" for k, v in versions.items()}
-    return out, stats.as_dict(), versions
 
 
 # --------------------------------------------------------------------------- signals
@@ -348,15 +303,6 @@ def score_customers(
         scored[col] = clv_out[col].to_numpy() if col in clv_out else np.nan
     actions = assign_actions(scored, policy, language=language)
     return pd.concat([scored, actions], axis=1)
-
-
-def text_cache_path(text_cache: str | Path | None | bool) -> Path | None:
-    """True = ``<processed_dir>/text_cache.parquet``, a path = that file, False/None = no cache."""
-    from custsat.config import get_settings
-
-    if text_cache is True:
-        return get_settings().processed_dir / "text_cache.parquet"
-    return Path(text_cache) if text_cache else None
 
 
 def churn_reason_params(all_reasons: bool, churn_params: Mapping[str, Any] | None) -> dict[str, Any]:

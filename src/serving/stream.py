@@ -44,6 +44,7 @@ import pandas as pd
 from custsat import tracking
 from custsat.features.engine import sql_str
 from custsat.models import drift as drift_mod
+from custsat.models.text.served import TextModels, load_text_models, text_cache_path
 from custsat.serving.models import CHURN_MODEL, CLV_MODEL, ServedModel, load_served
 from custsat.serving.outputs import (
     OUTPUT_COLUMNS,
@@ -56,11 +57,9 @@ from custsat.serving.policy import Policy, load_policy
 from custsat.serving.score import (
     ScoringInputError,
     ScoringResult,
-    TextModels,
     _progress_bar,
     _Timer,
     churn_reason_params,
-    default_text_models,
     log_scoring_run,
     parse_as_of,
     peak_rss_mib,
@@ -68,7 +67,6 @@ from custsat.serving.score import (
     release_memory,
     run_metadata,
     score_customers,
-    text_cache_path,
 )
 
 log = logging.getLogger(__name__)
@@ -195,7 +193,7 @@ def classify_staged_feedback(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from custsat.serving.text_cache import classify_with_cache, needs_classification
+    from custsat.models.text.cache import classify_with_cache, needs_classification
 
     parts = sorted(staged.glob("*.parquet"))
     frames = (pq.read_table(p).to_pandas() for p in parts)
@@ -208,7 +206,7 @@ def classify_staged_feedback(
         prelabelled_rows += int((~todo).sum())
         if todo.any():
             if text_models is None:
-                text_models = default_text_models(progress=progress)
+                text_models = load_text_models(progress=progress)
             frame, stats = classify_with_cache(frame, text_models.classify, cache_path=cache_path, model_key=text_models.key)
             for key, value in stats.as_dict().items():
                 totals[key] = totals.get(key, 0) + int(value)
