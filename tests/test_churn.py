@@ -17,7 +17,7 @@ from custsat.models.churn import (
     score_frame,
     split_by_time,
 )
-from custsat.models.tabular import OTHER, TabularEncoder
+from custsat.models.churn.encoding import OTHER, TabularEncoder
 
 FEATURES = ["recency_days", "frequency", "complaints_open", "region", "spend"]
 

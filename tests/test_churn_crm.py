@@ -11,14 +11,13 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from custsat import features
+from custsat.data import synth
 from custsat.models.churn import (
     ChurnModel,
     default_as_of_dates,
     unavailable_feature_columns,
 )
-
-synth = pytest.importorskip("custsat.data.synth")
-features = pytest.importorskip("custsat.features")
 
 HORIZON = 90
 

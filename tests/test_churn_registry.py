@@ -9,20 +9,20 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from custsat import features
+from custsat.cli import app
+from custsat.data import synth
 from custsat.models import churn
 from custsat.models.churn import (
-    MODEL_NAME,
     ChurnDataError,
     default_as_of_dates,
-    score_churn,
     train_churn_from_frame,
     train_churn_from_tables,
 )
-from custsat.models.churn_cli import app
+from custsat.models.registry import CHURN_MODEL as MODEL_NAME
+from custsat.serving.models import SchemaMismatchError, load_served, predict_chunks
 from test_churn import snapshot
 
-synth = pytest.importorskip("custsat.data.synth")
-features = pytest.importorskip("custsat.features")
 HORIZON = 90
 
 WEAK = {"num_leaves": 2, "n_estimators": 2, "early_stopping_rounds": 1}
@@ -164,17 +164,18 @@ def test_logged_run_has_metrics_plots_and_signature(store):
     # Scoring with the champion: same probabilities as the in-memory model, reasons included.
     latest = training_frame()
     latest = latest[latest["as_of"] == latest["as_of"].max()].drop(columns="churned").head(50)
-    scored = score_churn(latest, top_k=5, model_name=name)
+    served = load_served(name)
+    scored = predict_chunks(served, latest, params={"top_k": 5, "reasons": "all"})
     np.testing.assert_allclose(
         scored["churn_probability"].to_numpy(),
         result.model.predict_proba(latest[result.model.feature_names_])[:, 1],
     )
     assert (scored["risk_tier"] == "high").sum() == 5
-    assert scored["churn_model_version"].eq(result.model_version).all()
+    assert served.version == result.model_version
 
     # The recorded signature refuses a mismatched schema.
-    with pytest.raises(ChurnDataError, match=r"missing column\(s\) \['region'\]"):
-        score_churn(latest.drop(columns="region"), model_name=name)
+    with pytest.raises(SchemaMismatchError, match=r"Missing column\(s\) \(1\): region"):
+        predict_chunks(served, latest.drop(columns="region"))
     from mlflow.exceptions import MlflowException
 
     from custsat import tracking
@@ -217,7 +218,7 @@ def test_bad_input_is_refused_and_nothing_registered(isolated_settings, mutate, 
 
 
 def test_cli_help_documents_every_option():
-    result = CliRunner().invoke(app, ["--help"], terminal_width=200)
+    result = CliRunner().invoke(app, ["train", "churn", "--help"], terminal_width=200)
     assert result.exit_code == 0
     for option in (
         "--table",
@@ -269,6 +270,8 @@ def test_cli_trains_from_prepared_table(store, tmp_path):
     prepared_table().to_csv(path, index=False)
     scores = tmp_path / "scores.csv"
     args = [
+        "train",
+        "churn",
         "--table",
         str(path),
         "--label",
@@ -306,17 +309,17 @@ def test_cli_refuses_duplicate_ids_in_table(isolated_settings, tmp_path):
     path = tmp_path / "dups.parquet"
     frame.to_parquet(path)
     result = CliRunner().invoke(
-        app, ["--table", str(path), "--label", "Churn", "--id-column", "customerID"]
+        app, ["train", "churn", "--table", str(path), "--label", "Churn", "--id-column", "customerID"]
     )
-    assert result.exit_code == 2
-    assert "duplicated" in result.output and "nothing was registered" in result.output
+    assert result.exit_code == 1
+    assert "duplicated" in result.output and "error:" in result.output
     assert registered_versions("custsat-churn-dups") == []
 
 
 def test_cli_table_with_snapshots_splits_by_time(store, tmp_path):
     path = tmp_path / "stacked.parquet"
     training_frame(400).to_parquet(path)
-    args = ["--table", str(path), "--id-column", "customer_id", "--time-column", "as_of"]
+    args = ["train", "churn", "--table", str(path), "--id-column", "customer_id", "--time-column", "as_of"]
     result = CliRunner().invoke(app, [*args, "--n-trials", "0"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "'valid_as_of': '2024-07-01'" in result.output
@@ -345,27 +348,26 @@ def test_train_from_tables_registers_champion(store):
     assert result.validation["churn_reasons"].str.len().gt(0).all()
 
     # Scoring today's customers with the registered champion (schema from the signature).
-    from custsat.models.churn import score_churn
-
     as_of = default_as_of_dates(crm.tables, HORIZON)[-1] + pd.Timedelta(days=HORIZON)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         today = features.build_customer_features(crm.tables, as_of)
-    scored = score_churn(today, model_name="custsat-churn-crm")
+    served = load_served("custsat-churn-crm")
+    scored = predict_chunks(served, today)
     assert len(scored) == len(today) and scored["churn_probability"].between(0, 1).all()
     assert set(scored["risk_tier"]) <= {"high", "medium", "low"}
-    assert scored["churn_model_version"].eq("1").all()
+    assert served.version == "1"
 
 
 def test_cli_demo_reads_synthetic_parquet_folder(store, tmp_path):
     folder = tmp_path / "synthetic"
     synth.write_crm(synth.generate_crm(1500, seed=3), folder)
-    args = ["--data-dir", str(folder), "--n-trials", "0", "--model-name", "custsat-churn-disk"]
+    args = ["train", "churn", "--data-dir", str(folder), "--n-trials", "0", "--model-name", "custsat-churn-disk"]
     result = CliRunner().invoke(app, args, terminal_width=200)
     assert result.exit_code == 0, result.output
     assert f"CRM data: {folder}" in result.output
     assert (
         "'split': 'time'" in result.output and "custsat-churn-disk v1 -> champion" in result.output
     )
-    missing = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "nowhere")], terminal_width=200)
-    assert missing.exit_code != 0 and "no customers.parquet" in missing.output
+    missing = CliRunner().invoke(app, ["train", "churn", "--data-dir", str(tmp_path / "nowhere")], terminal_width=200)
+    assert missing.exit_code == 1 and "no customers table" in " ".join(missing.output.split())

@@ -262,10 +262,9 @@ def test_reference_found_on_logged_pyfunc(project):
 
 
 def test_cli_score_files(project, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from custsat.serving.cli import score
+    from custsat.cli import app
 
     tables = project["tables"]
     truth = project["truth"]
@@ -276,10 +275,8 @@ def test_cli_score_files(project, tmp_path):
     tables["transactions"].to_parquet(folder / "transactions.parquet", index=False)
     tables["feedback"].assign(sentiment=lab["sentiment"].to_numpy(), topics=lab["topics"].to_numpy()).to_parquet(
         folder / "feedback.parquet", index=False)
-    app = typer.Typer()
-    app.command()(score)
     out, report = tmp_path / "out" / "scored.xlsx", tmp_path / "out" / "report.html"
-    result = CliRunner().invoke(app, ["--input-dir", str(folder), "--as-of", "2026-06-30", "--out", str(out),
+    result = CliRunner().invoke(app, ["score", "--input-dir", str(folder), "--as-of", "2026-06-30", "--out", str(out),
                                       "--report", str(report), "--no-progress"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert out.exists() and report.exists()
@@ -290,9 +287,9 @@ def test_cli_score_files(project, tmp_path):
     html = report.read_text(encoding="utf-8")
     assert 'id="actions"' in html and "input" in html  # prelabelled feedback: text versions "input"
 
-    bad = CliRunner().invoke(app, ["--input-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.csv")])
-    assert bad.exit_code == 1 and "no customers file" in " ".join(bad.output.split())
-    bad = CliRunner().invoke(app, ["--input-dir", str(folder), "--as-of", "30/13/2026", "--out", str(tmp_path / "x.csv")])
+    bad = CliRunner().invoke(app, ["score", "--input-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 1 and "nowhere does not exist" in " ".join(bad.output.split())
+    bad = CliRunner().invoke(app, ["score", "--input-dir", str(folder), "--as-of", "30/13/2026", "--out", str(tmp_path / "x.csv")])
     assert bad.exit_code == 1 and "is not a date" in " ".join(bad.output.split())
     assert not (tmp_path / "x.csv").exists()
 
@@ -456,10 +453,9 @@ def test_stream_errors_name_the_input_rows(project, tmp_path):
 
 
 def test_cli_stream_writes_list_and_report(project, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from custsat.serving.cli import score
+    from custsat.cli import app
 
     tables = project["tables"]
     lab = project["truth"].loc[tables["feedback"]["feedback_id"]]
@@ -468,10 +464,8 @@ def test_cli_stream_writes_list_and_report(project, tmp_path):
         sentiment=lab["sentiment"].to_numpy(), topics=lab["topics"].to_numpy())}, folder)
     (folder / "customers.parquet").unlink()  # a CSV export, read in batches too
     tables["customers"].to_csv(folder / "customers.csv", index=False)
-    app = typer.Typer()
-    app.command()(score)
     out, report = tmp_path / "out" / "scored.csv", tmp_path / "out" / "report.html"
-    args = ["--input-dir", str(folder), "--as-of", "2026-06-30", "--no-progress", "--stream", "--chunk-size", "120"]
+    args = ["score", "--input-dir", str(folder), "--as-of", "2026-06-30", "--no-progress", "--stream", "--chunk-size", "120"]
     result = CliRunner().invoke(app, [*args, "--out", str(out), "--report", str(report), "--csv-bom"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert out.read_bytes().startswith("\ufeffcustomer_id,".encode())

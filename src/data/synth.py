@@ -32,14 +32,12 @@ import os
 import random
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import typer
 
 from custsat.data import synth_text as st
 
@@ -819,29 +817,3 @@ def read_crm(out_dir: str | Path) -> SyntheticCRM:
     tables = {p.stem: pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
     truth = {p.stem: pd.read_parquet(p) for p in sorted((out / "truth").glob("*.parquet"))}
     return SyntheticCRM(tables=tables, truth=truth, meta=meta)
-
-
-# --------------------------------------------------------------------------------------
-# CLI (wired by the lead as `custsat data synth`)
-# --------------------------------------------------------------------------------------
-def synth(
-    customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Number of customers.")] = 2000,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: settings seed).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <data>/raw/synthetic).")] = None,
-    as_of: Annotated[str, typer.Option("--as-of", help="Export instant; later events go to truth only.")] = DEFAULT_AS_OF,
-    horizon_days: Annotated[int, typer.Option("--horizon-days", min=0, help="Days simulated after as_of (truth).")] = 365,
-) -> None:
-    """Generate a synthetic company (customers, transactions, feedback, contracts) plus ground truth, as Parquet."""
-    from custsat.config import get_settings
-
-    settings = get_settings()
-    seed = settings.seed if seed is None else seed
-    out = out or settings.raw_dir / "synthetic"
-    started = time.perf_counter()
-    try:
-        crm = generate_crm(customers, seed, as_of, horizon_days=horizon_days)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    path = write_crm(crm, out)
-    rows = ", ".join(f"{k}={v:,}" for k, v in crm.meta["rows"].items())
-    typer.echo(f"wrote {path} in {time.perf_counter() - started:.1f}s (seed={seed}, as_of={as_of}): {rows}")

@@ -121,10 +121,32 @@ def _column_or_null(columns: list[str], name: str, sql_type: str, cast: str | No
     return f"CAST(NULL AS {sql_type})"
 
 
+def empty_feedback() -> pd.DataFrame:
+    """A feedback table without rows: a business without feedback still gets every feature
+    (feedback counts 0, satisfaction from other sources or none)."""
+    return pd.DataFrame({
+        "feedback_id": pd.Series(dtype=object),
+        "customer_id": pd.Series(dtype=object),
+        "timestamp": pd.Series(dtype="datetime64[ns]"),
+        "channel": pd.Series(dtype=object),
+        "text": pd.Series(dtype=object),
+    })
+
+
+#: Tables a company may lack; they are read as empty.
+OPTIONAL_TABLES = {"feedback": empty_feedback}
+
+
 def register_tables(eng, tables: Mapping[str, TableSource]) -> dict[str, list[str]]:
-    """Register the raw tables as ``raw_<name>`` and check required columns."""
+    """Register the raw tables as ``raw_<name>`` and check required columns.
+
+    ``customers`` and ``transactions`` are required; a missing ``feedback`` table is read as
+    an empty one; ``contracts`` are not used by the features.
+    """
     if not isinstance(tables, Mapping):
-        raise TypeError("tables must be a dict with keys 'customers', 'transactions', 'feedback' (optionally 'contracts')")
+        raise TypeError("tables must be a dict with keys 'customers', 'transactions' (optionally 'feedback')")
+    tables = {**{name: make() for name, make in OPTIONAL_TABLES.items() if tables.get(name) is None},
+              **{name: frame for name, frame in tables.items() if frame is not None}}
     cols: dict[str, list[str]] = {}
     for name in ("customers", "transactions", "feedback", "contracts"):
         if name not in tables or tables[name] is None:
@@ -150,6 +172,8 @@ def pit_views(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: Feat
         f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, {signup} AS signup_date "
         f"FROM raw_customers WHERE customer_id IS NOT NULL AND ({signup} IS NULL OR {signup} < {a})",
     )
+    from custsat.features.signals import complaint_sql
+
     eng.view(
         "pit_transactions",
         f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(timestamp AS TIMESTAMP) AS ts, "
@@ -159,11 +183,7 @@ def pit_views(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: Feat
     f = cols["feedback"]
     opt = {k: _column_or_null(f, k, t) for k, t in OPTIONAL["feedback"].items()}
     sentiment = f"LOWER({opt['sentiment']})"
-    is_negative = (
-        f"CASE WHEN {sentiment} IS NOT NULL THEN {sentiment} = 'negative' "
-        f"WHEN {opt['rating']} IS NOT NULL THEN {opt['rating']} <= {float(config.complaint_max_rating)} "
-        f"ELSE NULL END"
-    )
+    is_negative = complaint_sql(sentiment, opt["rating"], config.complaint_max_rating)
     # a row without topics has none (''); only a missing column makes topic features unknown (NULL)
     # wrapped in ';' once here, so that a topic test is a single LIKE '%;id;%'
     topics = f"';' || COALESCE(REPLACE({opt['topics']}, ' ', ''), '') || ';'" if "topics" in f else opt["topics"]
