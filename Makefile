@@ -108,8 +108,9 @@ test: setup ## Run the test suite (what CI runs)
 test-all: setup ## Run every test, the slow ones included
 	$(BIN)/pytest -q -p no:cacheprovider
 
-lint: setup ## Lint with ruff
+lint: setup ## Lint with ruff and check the layering rules (tests/architecture.py)
 	$(BIN)/ruff check src tests
+	$(BIN)/python tests/architecture.py
 
 demo: data train score ## The main job on embedded defaults: set-up, data, training, scoring and outputs
 	@echo ""

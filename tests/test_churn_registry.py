@@ -371,3 +371,17 @@ def test_cli_demo_reads_synthetic_parquet_folder(store, tmp_path):
     )
     missing = CliRunner().invoke(app, ["train", "churn", "--data-dir", str(tmp_path / "nowhere")], terminal_width=200)
     assert missing.exit_code == 1 and "no customers table" in " ".join(missing.output.split())
+
+
+def test_crm_without_complaints_trains_without_the_empty_complaint_features(store):
+    """No negative feedback ever: days_since_last_negative is empty in every snapshot, so it is
+    left out and recorded instead of refusing the whole training set."""
+    crm = synth.generate_crm(1500, seed=5)
+    tables = {**crm.tables, "feedback": crm.tables["feedback"].assign(sentiment="positive", sentiment_score=0.8,
+                                                                         rating=5.0, topics="")}
+    result = train_churn_from_tables(tables, horizon_days=HORIZON, n_trials=0, seed=0, log_plots=False,
+                                     model_name="custsat-churn-no-complaints")
+    assert result.model_version == "1"
+    unavailable = run_tags(result.run_id)["unavailable_features"].split(",")
+    assert "days_since_last_negative" in unavailable and "top_negative_topic" in unavailable
+    assert "days_since_last_negative" not in result.model.feature_names_

@@ -109,7 +109,7 @@ def text_models(project):
 def test_score_end_to_end(project, text_models, tmp_path):
     import mlflow
 
-    from custsat.serving.outputs import OUTPUT_COLUMNS
+    from custsat.serving.outputs import SCORED_LIST_COLUMNS
     from custsat.serving.score import score_tables
 
     tables = project["tables"]
@@ -118,7 +118,7 @@ def test_score_end_to_end(project, text_models, tmp_path):
     known = tables["customers"]
     assert len(scored) == int((known["signup_date"].isna() | (known["signup_date"] < AS_OF)).sum())
     assert scored["customer_id"].is_unique
-    assert list(scored.columns[: len(OUTPUT_COLUMNS)]) == list(OUTPUT_COLUMNS)
+    assert list(scored.columns[: len(SCORED_LIST_COLUMNS)]) == list(SCORED_LIST_COLUMNS)
     assert scored["priority"].is_monotonic_increasing
     assert scored["recommended_action"].notna().all() and scored["action_reason"].str.len().gt(0).all()
     assert scored["churn_probability"].between(0, 1).all()

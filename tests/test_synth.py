@@ -12,9 +12,9 @@ from custsat.data import synth_text as st
 from custsat.data.synth import (
     SyntheticCRM,
     _churn_times,
-    churn_labels,
     generate_crm,
     read_crm,
+    true_churn_labels,
     write_crm,
 )
 
@@ -241,7 +241,7 @@ def test_refunds_and_contracts_consistent(crm):
 
 
 def test_churn_labels(crm):
-    lab = churn_labels(crm, 90)
+    lab = true_churn_labels(crm, 90)
     tc = crm.truth["customers"]
     assert list(lab["customer_id"]) == list(tc["customer_id"])
     ct = tc["churn_time"]
@@ -249,7 +249,7 @@ def test_churn_labels(crm):
     assert (lab["churn_in_window"].to_numpy() == expected.to_numpy()).all()
     assert 0.01 < lab.loc[lab["active_at_as_of"], "churn_in_window"].mean() < 0.2
     with pytest.raises(ValueError, match="horizon"):
-        churn_labels(crm, 400)
+        true_churn_labels(crm, 400)
 
 
 # ---------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from custsat.config import get_settings
+from custsat.config import get_settings, subprocess_environment
 from custsat.data.io import atomic_write_path, detect_encoding, write_table
 
 __all__ = [
@@ -206,7 +206,7 @@ def _run_pip(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        env=subprocess_environment(PIP_DISABLE_PIP_VERSION_CHECK="1"),
     )
 
 

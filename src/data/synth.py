@@ -757,7 +757,7 @@ def _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end):
 # --------------------------------------------------------------------------------------
 # Labels from truth
 # --------------------------------------------------------------------------------------
-def churn_labels(crm: SyntheticCRM, window_days: int = 90) -> pd.DataFrame:
+def true_churn_labels(crm: SyntheticCRM, window_days: int = 90) -> pd.DataFrame:
     """True churn labels for the window ``(as_of, as_of + window_days]``.
 
     Columns: customer_id, active_at_as_of (not churned by as_of and not a prospect),

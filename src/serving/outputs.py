@@ -20,7 +20,7 @@ import pandas as pd
 from custsat.data.io import atomic_write_path
 
 #: Columns of the scored list, in order (extra columns, when present, follow).
-OUTPUT_COLUMNS: tuple[str, ...] = (
+SCORED_LIST_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "rfm_segment", "abc_class", "value_tier", "lifecycle_stage",
     "satisfaction_tier", "nps_category", "sentiment_mean", "complaints_open",
@@ -98,7 +98,7 @@ def scoring_run_id(
 
 def order_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Put the documented output columns first, in order; keep the rest after them."""
-    first = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+    first = [c for c in SCORED_LIST_COLUMNS if c in frame.columns]
     rest = [c for c in frame.columns if c not in first]
     return frame[first + rest]
 

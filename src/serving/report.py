@@ -481,7 +481,7 @@ def render_report(
     )
 
 
-def write_report(path: str | Path, scored: pd.DataFrame, **kwargs: Any) -> Path:
+def write_scoring_report(path: str | Path, scored: pd.DataFrame, **kwargs: Any) -> Path:
     """Render and write the report atomically (UTF-8)."""
     path = Path(path)
     text = render_report(scored, **kwargs)

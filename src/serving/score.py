@@ -93,7 +93,7 @@ class InMemoryBackend:
 
     def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any],
                       drift: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        from custsat.serving.report import write_report
+        from custsat.serving.report import write_scoring_report
 
         assert self.scored is not None
         feedback = self.tables.get("feedback")
@@ -101,7 +101,7 @@ class InMemoryBackend:
             write_scored(self.scored, request.out, fmt=request.fmt, csv_bom=request.csv_bom,
                          summary=summary_table(self.scored))
         if request.report is not None:
-            write_report(request.report, self.scored, feedback=feedback, drift=drift, metadata=metadata)
+            write_scoring_report(request.report, self.scored, feedback=feedback, drift=drift, metadata=metadata)
         return self.scored, feedback
 
     def describe(self) -> dict[str, Any]:

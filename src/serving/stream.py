@@ -44,7 +44,12 @@ from custsat.features.engine import sql_str
 from custsat.models import drift as drift_mod
 from custsat.models.text.served import FeedbackLabeller
 from custsat.serving.models import ServedModel, load_served
-from custsat.serving.outputs import OUTPUT_COLUMNS, _clean_for_output, infer_format, order_columns
+from custsat.serving.outputs import (
+    SCORED_LIST_COLUMNS,
+    _clean_for_output,
+    infer_format,
+    order_columns,
+)
 from custsat.serving.pipeline import (
     CustomerScoring,
     ScoringInputError,
@@ -384,7 +389,7 @@ def write_sorted(eng, parts: Path, path: Path, *, fmt: str, csv_bom: bool, batch
     from custsat.data.io import atomic_write_path
 
     reader = eng.con.sql(_sorted_sql(parts)).to_arrow_reader(batch_rows)
-    first = [c for c in OUTPUT_COLUMNS if c in reader.schema.names]
+    first = [c for c in SCORED_LIST_COLUMNS if c in reader.schema.names]
     columns = first + [c for c in reader.schema.names if c not in first]
     with atomic_write_path(path) as tmp:
         if fmt == "parquet":
@@ -556,7 +561,7 @@ class StreamedBackend:
 
     def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any],
                       drift: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        from custsat.serving.report import write_report
+        from custsat.serving.report import write_scoring_report
 
         parts = self.work / "scored"
         eng = _connect()
@@ -570,7 +575,7 @@ class StreamedBackend:
             eng.close()
         summary = summary_frame(parts)
         if request.report is not None:
-            write_report(request.report, summary, feedback=feedback, drift=drift, metadata=metadata, examples=examples)
+            write_scoring_report(request.report, summary, feedback=feedback, drift=drift, metadata=metadata, examples=examples)
         return summary, feedback
 
     def describe(self) -> dict[str, Any]:

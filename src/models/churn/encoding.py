@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -49,7 +50,7 @@ def _parse_numeric_text(series: pd.Series) -> pd.Series:
     return pd.to_numeric(text, errors="coerce")
 
 
-class TabularEncoder:
+class TabularEncoder(TransformerMixin, BaseEstimator):
     """Learn column roles and category levels from training rows; apply them consistently.
 
     Parameters

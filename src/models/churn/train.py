@@ -396,6 +396,11 @@ def train_churn_from_tables(
     """
     training, dates = build_churn_training_set(tables, as_of_dates, horizon_days, engine=engine, source=source)
     unavailable = unavailable_feature_columns(training, tables)
+    # built features that are empty in every snapshot say the company has no such events yet
+    # (no complaint ever: no days_since_last_negative); they cannot inform the model
+    empty = [c for c in training.columns if c not in unavailable and c not in (LABEL, ID_COLUMN, TIME_COLUMN)
+             and training[c].isna().all()]
+    unavailable = [*unavailable, *empty]
     plan = resolve_plan(plan, **plan_options, label=LABEL, id_column=ID_COLUMN, time_column=TIME_COLUMN,
                         horizon_days=horizon_days, exclude=tuple(unavailable))
     return train_churn_from_frame(
