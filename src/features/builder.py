@@ -231,12 +231,21 @@ def check_point_in_time(eng, as_of: pd.Timestamp, inputs: Mapping[str, tuple[str
 
 
 def _feature_sql(as_of: pd.Timestamp, config: FeatureConfig) -> dict[str, str]:
-    a = ts_literal(as_of)
+    """The feature SQL, step by step: per-customer transaction and feedback aggregates, the
+    joined base row, the RFM/ABC scores and the final tiers."""
+    return {
+        "tx_agg": _transaction_aggregates_sql(as_of, config),
+        "fb_agg": _feedback_aggregates_sql(config),
+        "base": _customer_base_sql(as_of, config),
+        "scores": _value_scores_sql(config),
+        "final": _final_sql(config),
+    }
+
+
+def _transaction_aggregates_sql(as_of: pd.Timestamp, config: FeatureConfig) -> str:
+    """Per customer: spend, refunds, purchase days, first/last purchase, windowed spend, gaps."""
     t1 = ts_literal(as_of - pd.Timedelta(days=config.trend_days))
     t2 = ts_literal(as_of - pd.Timedelta(days=2 * config.trend_days))
-    topics = config.topic_ids()
-    channels = config.channels
-
     # one pass over the transactions: per customer and calendar day, then per customer
     cust_day = f"""
 SELECT customer_id, day_idx,
@@ -271,6 +280,13 @@ FROM (
   FROM ({cust_day}) AS cd
 ) AS g
 GROUP BY customer_id"""
+    return tx_agg
+
+
+def _feedback_aggregates_sql(config: FeatureConfig) -> str:
+    """Per customer: feedback counts by channel, complaints, resolution, sentiment, CSAT, topics."""
+    topics = config.topic_ids()
+    channels = config.channels
 
     def has_topic(t: str) -> str:
         return f"topics LIKE '%;{t};%'"
@@ -306,6 +322,14 @@ FROM pit_feedback GROUP BY customer_id"""
     ) + " END") if topics else "CAST(NULL AS VARCHAR)"
     fb_agg = f"""
 SELECT *, {top_neg} AS top_negative_topic FROM (SELECT *, {neg_max} AS neg_max FROM ({fb_agg}) AS a0) AS a1"""
+    return fb_agg
+
+
+def _customer_base_sql(as_of: pd.Timestamp, config: FeatureConfig) -> str:
+    """One row per known customer: RFM, tenure, spend trend, refunds, feedback and satisfaction."""
+    a = ts_literal(as_of)
+    topics = config.topic_ids()
+    channels = config.channels
 
     def last_value(col: str, alias: str) -> str:
         return f"""
@@ -373,7 +397,11 @@ LEFT JOIN ({last_value('nps', 'nps_last')}) AS l2 ON l2.customer_id = c.customer
     base = f"""
 SELECT b0.*, {_days_floor(a, start)} AS tenure_days
 FROM ({base}) AS b0"""
+    return base
 
+
+def _value_scores_sql(config: FeatureConfig) -> str:
+    """RFM quintile scores, the segment map, the ABC class and the value tier of purchasers."""
     a_thr, b_thr = config.abc_thresholds
     revenue = "CASE WHEN monetary_total > 0 THEN monetary_total ELSE 0 END"
     scores = f"""
@@ -408,6 +436,11 @@ FROM (
     FROM ({scores}) AS s0
   ) AS s1
 ) AS s2"""
+    return scores
+
+
+def _final_sql(config: FeatureConfig) -> str:
+    """The base row with its scores, lifecycle stage and satisfaction tier (and its source)."""
     lifecycle = (
         f"CASE WHEN b.frequency = 0 THEN 'prospect' "
         f"WHEN b.recency_days >= {int(config.lapsed_days)} THEN 'lapsed' "
@@ -436,10 +469,12 @@ SELECT b.*, s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_segment, s.abc_cl
   {sat_tier} AS satisfaction_tier,
   {sat_source} AS satisfaction_source
 FROM base AS b LEFT JOIN scores AS s ON s.customer_id = b.customer_id"""
-    return {"tx_agg": tx_agg, "fb_agg": fb_agg, "base": base, "scores": scores, "final": final}
+    return final
 
 
 # --------------------------------------------------------------------------- output schema
+
+
 def output_columns(config: FeatureConfig) -> dict[str, str]:
     """Column name -> pandas dtype of the feature table, in output order."""
     cols: dict[str, str] = {
