@@ -39,6 +39,7 @@ import pandas as pd
 
 from custsat import tracking
 from custsat.features.builder import events_before
+from custsat.features.labels import in_churn_population
 from custsat.features.signals import feedback_signals
 from custsat.models import drift as drift_mod
 from custsat.models.registry import CHURN_MODEL, CLV_MODEL
@@ -317,6 +318,14 @@ def score_customers(
         scored[key] = str(value)
     scored["scoring_run_id"] = job.run_id
     return scored
+
+
+def count_drift(job: CustomerScoring, features: pd.DataFrame) -> drift_mod.DriftCounter | None:
+    """Drift bin counts of the customers the churn model was trained on (see
+    :func:`custsat.features.labels.in_churn_population`); None without a reference."""
+    if job.drift_reference is None:
+        return None
+    return drift_mod.DriftCounter(job.drift_reference).update(features[in_churn_population(features, job.config)])
 
 
 # --------------------------------------------------------------------------- record

@@ -25,6 +25,7 @@ from custsat.serving.pipeline import (
     ScoringRequest,
     ScoringResult,
     check_request,
+    count_drift,
     run_scoring,
     score_customers,
 )
@@ -89,7 +90,7 @@ class InMemoryBackend:
         self.scored = order_columns(sort_by_priority(scored))
         if job.drift_reference is None:
             return None
-        return drift_mod.DriftCounter(job.drift_reference).update(self.features)
+        return count_drift(job, self.features)
 
     def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any],
                       drift: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:

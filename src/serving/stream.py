@@ -55,6 +55,7 @@ from custsat.serving.pipeline import (
     ScoringInputError,
     ScoringModels,
     ScoringRequest,
+    count_drift,
     peak_rss_mib,
     progress_bar,
     score_customers,
@@ -272,8 +273,7 @@ def score_chunk(
                                  work / "staged" / t.name) for t in sorted(chunks.iterdir())} if chunks.exists() else {}
     scored = score_customers(features, tables, job, models)
     order_columns(_clean_for_output(scored)).to_parquet(work / "scored" / f"part-{index:05d}.parquet", index=False)
-    counter = drift_mod.DriftCounter(job.drift_reference).update(features) if job.drift_reference else None
-    return len(features), counter
+    return len(features), count_drift(job, features)
 
 
 _loaded: dict[tuple[str, str], ServedModel] = {}
