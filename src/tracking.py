@@ -248,11 +248,22 @@ def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
     _active().log_artifact(str(path), artifact_path=artifact_path)
 
 
-def infer_signature(model_input: Any, model_output: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-    """MLflow's model signature of an input (and output) example."""
-    from mlflow.models import infer_signature as _infer
+def infer_signature(model_input: Any, model_output: Any = None, params: Mapping[str, Any] | None = None,
+                    *, any_input_types: bool = False) -> Any:
+    """MLflow's model signature of an input (and output) example.
 
-    return _infer(model_input, model_output, params=dict(params) if params else None)
+    ``any_input_types`` keeps the input columns' names but accepts any dtype for them (the
+    model checks its values itself), so MLflow does not refuse, say, int64 where it saw floats.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.models import infer_signature as _infer
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    signature = _infer(model_input, model_output, params=dict(params) if params else None)
+    if any_input_types:
+        inputs = Schema([ColSpec(AnyType(), name) for name in signature.inputs.input_names()])
+        signature = ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)
+    return signature
 
 
 def log_pyfunc_model(

@@ -176,14 +176,14 @@ def test_logged_run_has_metrics_plots_and_signature(store):
     # The recorded signature refuses a mismatched schema.
     with pytest.raises(SchemaMismatchError, match=r"Missing column\(s\) \(1\): region"):
         predict_chunks(served, latest.drop(columns="region"))
-    from mlflow.exceptions import MlflowException
-
     from custsat import tracking
+    from custsat.models.registry import ModelInputError
 
     model, _ = tracking.load_champion(name)
-    bad = churn.signature_frame(latest, result.model.feature_names_).assign(region=1.5)
-    with pytest.raises(MlflowException):
-        model.predict(bad)
+    frame = churn.signature_frame(latest, result.model.feature_names_)
+    with pytest.raises(ModelInputError, match="reads numbers in column"):
+        model.predict(frame.assign(spend=["a lot"] * len(frame)))  # text where the model reads numbers
+    assert model.predict(frame.astype({"spend": object})).shape[0] == len(frame)  # numbers as objects are read
 
 
 @pytest.mark.parametrize(
@@ -301,6 +301,14 @@ def test_cli_trains_from_prepared_table(store, tmp_path):
     )
     assert out["churn_reasons"].str.contains(r"(?:raises|lowers) risk").all()
     assert registered_versions("custsat-churn-accounts") == ["1"]
+    # the registered model scores the same export read the plain pandas way (int and float columns)
+    from custsat import tracking
+
+    model, _ = tracking.load_champion("custsat-churn-accounts")
+    plain = pd.read_csv(path)
+    assert plain["tenure"].dtype == "int64"
+    scored = model.predict(plain.drop(columns="Churn"))
+    assert len(scored) == len(plain) and scored["churn_probability"].between(0, 1).all()
 
 
 def test_cli_refuses_duplicate_ids_in_table(isolated_settings, tmp_path):

@@ -207,7 +207,7 @@ def test_missing_champion_names_model_and_make_train(project, text_models):
 def test_schema_mismatch_refused(project, text_models, monkeypatch):
     from custsat.features import build_customer_features
     from custsat.serving import score as score_mod
-    from custsat.serving.models import SchemaMismatchError, check_schema, load_served
+    from custsat.serving.models import SchemaMismatchError, load_served, predict_chunks
 
     churn = load_served("custsat-churn")
     needed = churn.input_names[0]
@@ -224,8 +224,8 @@ def test_schema_mismatch_refused(project, text_models, monkeypatch):
     assert "loyalty_points" in message and "custsat-churn v1" in message and "make train" in message
 
     frame = pd.DataFrame({name: ["many"] * 3 for name in churn.input_names})
-    with pytest.raises(SchemaMismatchError, match="Wrong type"):
-        check_schema(churn, frame)
+    with pytest.raises(SchemaMismatchError, match="custsat-churn v1 refused the features.*reads numbers"):
+        predict_chunks(churn, frame)
 
 
 def test_drift_warning_reaches_metadata(project, text_models, monkeypatch):

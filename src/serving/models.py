@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from custsat import tracking
+from custsat.models.registry import ModelInputError
 
 _NUMERIC_TYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
 
@@ -150,7 +151,7 @@ def predict_chunks(
         try:
             out = served.model.predict(chunk, params=dict(params) if params else None)
         except Exception as error:  # noqa: BLE001 - re-raised with the model named
-            if isinstance(error, tracking.MlflowException):
+            if isinstance(error, tracking.MlflowException | ModelInputError):
                 raise SchemaMismatchError(f"{served.label} refused the features: {error}") from error
             raise
         out = pd.DataFrame(out)

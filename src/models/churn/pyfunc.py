@@ -10,6 +10,7 @@ import pandas as pd
 from custsat import tracking
 from custsat.models.churn.estimator import ChurnModel
 from custsat.models.churn.tiers import DEFAULT_HIGH_THRESHOLD, DEFAULT_MEDIUM_THRESHOLD, score_frame
+from custsat.models.registry import ModelInputError
 
 
 class ChurnPyfunc(tracking.PythonModel):
@@ -33,6 +34,10 @@ class ChurnPyfunc(tracking.PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         params = params or {}
+        unreadable = self.model.encoder_.unreadable_numbers(pd.DataFrame(model_input))
+        if unreadable:
+            shown = "; ".join(f"{c} (e.g. {v!r})" for c, v in list(unreadable.items())[:5])
+            raise ModelInputError(f"the churn model reads numbers in column(s) {shown}: they hold text")
         top_k = int(params.get("top_k", 0) or 0)
         return score_frame(
             self.model,
@@ -56,3 +61,10 @@ def signature_frame(X: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
         elif pd.api.types.is_integer_dtype(series) or pd.api.types.is_float_dtype(series):
             out[column] = series.astype("float64")
     return out
+
+
+def churn_signature(X: pd.DataFrame, example_output: pd.DataFrame, params: dict[str, Any]) -> Any:
+    """The pyfunc's signature: every input column by name, of any dtype, so that a table read
+    with plain ``pd.read_csv`` (integers, floats, text) is accepted; the model itself parses
+    and checks the values (:meth:`TabularEncoder.unreadable_numbers`)."""
+    return tracking.infer_signature(X, example_output, params=params, any_input_types=True)

@@ -46,7 +46,7 @@ from custsat.models.churn.labels import (
     split_stratified,
     unavailable_feature_columns,
 )
-from custsat.models.churn.pyfunc import ChurnPyfunc, signature_frame
+from custsat.models.churn.pyfunc import ChurnPyfunc, churn_signature, signature_frame
 from custsat.models.churn.tiers import DEFAULT_HIGH_THRESHOLD, DEFAULT_MEDIUM_THRESHOLD, score_frame
 from custsat.models.drift import build_reference
 from custsat.models.metrics import binary_metrics
@@ -274,7 +274,7 @@ def log_churn_pyfunc(fit: ChurnFit) -> str:
     example_out = pyfunc.predict(None, X_sig.head(20))
     params = {**REASONS_PARAMS, "high_threshold": fit.plan.high_threshold,
               "medium_threshold": fit.plan.medium_threshold}
-    signature = tracking.infer_signature(X_sig, example_out, params=params)
+    signature = churn_signature(X_sig, example_out, params)
     return tracking.log_pyfunc_model(pyfunc, signature=signature, input_example=X_sig.head(3))
 
 
