@@ -153,8 +153,11 @@ class Settings(BaseSettings):
 
 
 def disable_library_telemetry() -> None:
-    """MLflow's usage telemetry stays off (custsat runs without internet) unless a user set it."""
+    """MLflow's usage telemetry stays off (custsat runs without internet) unless a user set it,
+    and a tracking server that does not answer fails within seconds instead of minutes of retries."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
 def spark_environment() -> None:

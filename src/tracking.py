@@ -32,6 +32,29 @@ class ModelNotFoundError(RuntimeError):
     """A registered model (or its champion alias) that scoring needs does not exist."""
 
 
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking server does not answer."""
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Refuse, within ``timeout_s``, an http(s) tracking URI whose host does not accept connections."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https"):
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "localhost", port), timeout=timeout_s):
+            return
+    except OSError as error:
+        raise TrackingUnavailableError(
+            f"the MLflow tracking server at {uri} does not answer ({error.strerror or error}); start it, or unset "
+            "MLFLOW_TRACKING_URI to use the local store sqlite:///mlruns/mlflow.db"
+        ) from None
+
+
 def _pinned(dist: str) -> str:
     try:
         return f"{dist}=={metadata.version(dist)}"
@@ -67,12 +90,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+_reachable: set[str] = set()
+
+
 def configure() -> str:
     """Point MLflow at the configured store (creating the local one) and return its URI."""
     settings = get_settings()
     uri = settings.resolved_tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif uri not in _reachable:
+        check_reachable(uri)
+        _reachable.add(uri)
     mlflow = _mlflow()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

@@ -28,11 +28,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from custsat.serving.models import SchemaMismatchError
     from custsat.serving.pipeline import ScoringInputError
     from custsat.serving.policy import PolicyError
-    from custsat.tracking import ModelNotFoundError
+    from custsat.tracking import ModelNotFoundError, TrackingUnavailableError
 
     return (ContractError, InputFileError, MappingError, FetchError, DatasetNotFetchedError, FeatureInputError,
             LeakageError, ChurnDataError, SchemaMismatchError, PolicyError, ScoringInputError, ModelNotFoundError,
-            BaseModelMissingError, TaxonomyError)
+            BaseModelMissingError, TaxonomyError, TrackingUnavailableError)
 
 
 def report_errors(command: F) -> F:
