@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,6 +36,18 @@ def user_errors() -> tuple[type[BaseException], ...]:
             BaseModelMissingError, TaxonomyError, TrackingUnavailableError)
 
 
+#: Errors of the machine rather than of custsat (a full disk, a read-only folder): one line too.
+SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _print_error(message: str) -> None:
+    from rich.markup import escape
+
+    from custsat.privacy import mask_pii
+
+    console.print("[red]error:[/red] " + escape(mask_pii(message)), soft_wrap=True)
+
+
 def report_errors(command: F) -> F:
     """Run ``command``; a user error becomes one masked line on stderr and exit code 1."""
 
@@ -45,11 +58,13 @@ def report_errors(command: F) -> F:
         except user_errors() as error:
             if _state["debug"]:
                 raise
-            from rich.markup import escape
-
-            from custsat.privacy import mask_pii
-
-            console.print("[red]error:[/red] " + escape(mask_pii(str(error))), soft_wrap=True)
+            _print_error(str(error))
+            raise typer.Exit(code=1) from None
+        except OSError as error:
+            if _state["debug"] or error.errno not in SYSTEM_ERRNOS:
+                raise
+            where = f" {error.filename}" if error.filename else ""
+            _print_error(f"cannot write{where}: {error.strerror}; earlier outputs are left as they were")
             raise typer.Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]

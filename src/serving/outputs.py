@@ -7,10 +7,11 @@ XLSX gets a formatted header, frozen panes, tier and risk colouring and a summar
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,50 @@ def summary_table(scored: pd.DataFrame) -> pd.DataFrame:
         for key, g in grouped:
             rows.append((section, str(key), len(g), len(g) / n, float(g["clv"].sum()), float(g["risk"].sum())))
     return pd.DataFrame(rows, columns=["section", "value", "customers", "share", "clv_total", "value_at_risk"])
+
+
+def leftover_temporaries(path: Path) -> list[Path]:
+    """Temporary files an interrupted write of ``path`` left next to it (``.<name>.*.tmp``)."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+
+
+def prepare_output(path: Path) -> None:
+    """Make sure ``path`` can be written before any costly work: its folder exists (created if
+    need be) and accepts a file; leftovers of an interrupted earlier write are removed."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in leftover_temporaries(path):
+        leftover.unlink(missing_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    Path(probe).unlink()
+
+
+@contextlib.contextmanager
+def written_together(*paths: Path | None) -> Iterator[list[Path | None]]:
+    """Temporary paths for outputs that belong together (the list and its report); they replace
+    their targets one right after the other, only when every one was written, so a failure or a
+    kill never leaves a new list beside an old report."""
+    import os
+    import tempfile
+
+    temps: list[Path | None] = []
+    try:
+        for path in paths:
+            if path is None:
+                temps.append(None)
+                continue
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            temps.append(Path(name))
+        yield temps
+        for tmp, path in zip(temps, paths, strict=True):
+            if tmp is not None and path is not None:
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            if tmp is not None and tmp.exists():
+                tmp.unlink()

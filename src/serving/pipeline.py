@@ -45,7 +45,7 @@ from custsat.models import drift as drift_mod
 from custsat.models.registry import CHURN_MODEL, CLV_MODEL
 from custsat.models.text.served import FeedbackLabeller, TextModels, text_cache_path
 from custsat.serving.models import ServedModel, load_served, predict_chunks
-from custsat.serving.outputs import scoring_run_id, top_topics
+from custsat.serving.outputs import prepare_output, scoring_run_id, top_topics
 from custsat.serving.policy import Policy, assign_actions, load_policy
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,11 @@ def check_request(request: ScoringRequest, inputs: Mapping[str, Path] | None = N
                 raise ScoringInputError(f"{name} {target} is the {table} input: choose another output path")
     if len(given) == 2 and given["--out"] == given["--report"]:
         raise ScoringInputError("--out and --report name the same file")
+    for name, target in given.items():
+        try:
+            prepare_output(target)
+        except OSError as error:
+            raise ScoringInputError(f"{name} {target} cannot be written: {error.strerror or error}") from None
 
 
 def parse_as_of(value: Any) -> pd.Timestamp:

@@ -17,7 +17,14 @@ from custsat.data.contracts import validate_tables
 from custsat.data.ingest import load_validated
 from custsat.models import drift as drift_mod
 from custsat.models.text.served import FeedbackLabeller
-from custsat.serving.outputs import order_columns, sort_by_priority, summary_table, write_scored
+from custsat.serving.outputs import (
+    infer_format,
+    order_columns,
+    sort_by_priority,
+    summary_table,
+    write_scored,
+    written_together,
+)
 from custsat.serving.pipeline import (
     CustomerScoring,
     ScoringInputError,
@@ -98,11 +105,12 @@ class InMemoryBackend:
 
         assert self.scored is not None
         feedback = self.tables.get("feedback")
-        if request.out is not None:
-            write_scored(self.scored, request.out, fmt=request.fmt, csv_bom=request.csv_bom,
-                         summary=summary_table(self.scored))
-        if request.report is not None:
-            write_scoring_report(request.report, self.scored, feedback=feedback, drift=drift, metadata=metadata)
+        fmt = infer_format(request.out, request.fmt) if request.out is not None else None
+        with written_together(request.out, request.report) as (out, report):
+            if out is not None:
+                write_scored(self.scored, out, fmt=fmt, csv_bom=request.csv_bom, summary=summary_table(self.scored))
+            if report is not None:
+                write_scoring_report(report, self.scored, feedback=feedback, drift=drift, metadata=metadata)
         return self.scored, feedback
 
     def describe(self) -> dict[str, Any]:

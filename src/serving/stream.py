@@ -29,6 +29,7 @@ with the same chunk size gives byte-identical CSV and Parquet.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -49,6 +50,7 @@ from custsat.serving.outputs import (
     _clean_for_output,
     infer_format,
     order_columns,
+    written_together,
 )
 from custsat.serving.pipeline import (
     CustomerScoring,
@@ -447,6 +449,37 @@ def report_feedback(eng, feedback: Path | None, as_of: pd.Timestamp) -> tuple[pd
 
 # --------------------------------------------------------------------------- the backend
 
+WORK_PREFIX = "custsat-stream-"
+OWNER_FILE = "owner.pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_abandoned_work_folders(parent: Path) -> list[Path]:
+    """Delete the work folders of streamed runs that were killed (their process is gone)."""
+    import shutil
+
+    removed = []
+    for folder in sorted(parent.glob(f"{WORK_PREFIX}*")):
+        owner = folder / OWNER_FILE
+        try:
+            pid = int(owner.read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            continue  # not ours to judge: no readable owner file
+        if not _process_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 
 class StreamedBackend:
     """Every table staged on disk in a work folder (a temporary folder under ``TMPDIR``, or
@@ -471,8 +504,10 @@ class StreamedBackend:
         self.batch_rows = batch_rows
         self.chunk_size = request.chunk_size
         self.pool = WorkerPool(default_workers() if workers is None else max(1, int(workers)))
-        self._tmp = tempfile.TemporaryDirectory(prefix="custsat-stream-", dir=work_dir)
+        remove_abandoned_work_folders(Path(work_dir) if work_dir else Path(tempfile.gettempdir()))
+        self._tmp = tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=work_dir)
         self.work = Path(self._tmp.name)
+        (self.work / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
         self.staged: dict[str, Path] = {}
         self.n_customers = self.n_chunks = 0
 
@@ -564,18 +599,20 @@ class StreamedBackend:
         from custsat.serving.report import write_scoring_report
 
         parts = self.work / "scored"
-        eng = _connect()
-        try:
-            if request.out is not None:
-                write_sorted(eng, parts, request.out, fmt=self.fmt, csv_bom=request.csv_bom,
-                             batch_rows=min(self.chunk_size, 100_000))
-            feedback, examples = (report_feedback(eng, self.staged.get("feedback"), pd.Timestamp(metadata["as_of"]))
-                                  if request.report is not None else (None, None))
-        finally:
-            eng.close()
-        summary = summary_frame(parts)
-        if request.report is not None:
-            write_scoring_report(request.report, summary, feedback=feedback, drift=drift, metadata=metadata, examples=examples)
+        with written_together(request.out, request.report) as (out, report):
+            eng = _connect()
+            try:
+                if out is not None:
+                    write_sorted(eng, parts, out, fmt=self.fmt, csv_bom=request.csv_bom,
+                                 batch_rows=min(self.chunk_size, 100_000))
+                feedback, examples = (report_feedback(eng, self.staged.get("feedback"), pd.Timestamp(metadata["as_of"]))
+                                      if report is not None else (None, None))
+            finally:
+                eng.close()
+            summary = summary_frame(parts)
+            if report is not None:
+                write_scoring_report(report, summary, feedback=feedback, drift=drift, metadata=metadata,
+                                     examples=examples)
         return summary, feedback
 
     def describe(self) -> dict[str, Any]:
