@@ -574,13 +574,33 @@ def formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
         values = out[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.astype(object)
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        values = values.astype(object)
+        risky = values.str[:1].isin(FORMULA_TRIGGERS).to_numpy()  # .str gives NaN for non-text cells
+        if risky.any():
+            values = values.copy()
+            values[risky] = values[risky].map(formula_safe_text)
+            out[column] = values
+    out.columns = [formula_safe_text(c) for c in out.columns]
+    return out
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`formula_safe`, and line breaks inside text cells written as ``\n``.
+
+    pandas quotes a CSV field only for the delimiter, quotes and ``\n``; a bare ``\r``
+    inside a text would be written unquoted and read back as the end of a row.
+    """
+    out = formula_safe(frame)
+    for column in out.columns:
+        values = out[column]
         if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
-            text = values.astype(object)
-            risky = text.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_TRIGGERS))
-            if risky.any():
-                text = text.where(~risky, text[risky].map(formula_safe_text))
-            out[column] = text if risky.any() else values
-    out.columns = [formula_safe_text(c) if isinstance(c, str) else c for c in out.columns]
+            has_cr = values.astype(object).str.contains("\r", regex=False).fillna(False).to_numpy(dtype=bool)
+            if has_cr.any():
+                values = values.astype(object).copy()
+                values[has_cr] = values[has_cr].str.replace("\r\n", "\n", regex=False).str.replace("\r", "\n", regex=False)
+                out[column] = values
     return out
 
 
@@ -638,7 +658,7 @@ def write_table(
     """Write ``frame`` atomically, choosing the format by suffix (.parquet, .csv, .xlsx).
 
     ``csv_bom`` writes UTF-8 with a BOM so that Excel in Chinese locales opens the CSV
-    correctly. CSV and XLSX text is made :func:`formula_safe`. Parquet and CSV output is
+    correctly. CSV and XLSX text is made :func:`formula_safe` (:func:`csv_safe`). Parquet and CSV output is
     deterministic for equal input.
     """
     path = Path(path)
@@ -651,7 +671,7 @@ def write_table(
         if suffix in (".parquet", ".pq"):
             frame.to_parquet(tmp, index=index)
         elif suffix == ".csv":
-            formula_safe(frame).to_csv(tmp, index=index, encoding="utf-8-sig" if csv_bom else "utf-8")
+            csv_safe(frame).to_csv(tmp, index=index, encoding="utf-8-sig" if csv_bom else "utf-8")
         else:
             write_plain_xlsx(formula_safe(frame), tmp, index=index)
     return path

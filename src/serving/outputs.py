@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custsat.data.io import atomic_write_path, formula_safe, xlsx_cell
+from custsat.data.io import atomic_write_path, csv_safe, formula_safe, xlsx_cell
 
 #: Columns of the scored list, in order (extra columns, when present, follow).
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -141,7 +141,9 @@ def _clean_for_output(frame: pd.DataFrame, fmt: str | None = None) -> pd.DataFra
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype):
             out[col] = out[col].astype(object)
-    if fmt in ("csv", "xlsx"):
+    if fmt == "csv":
+        out = csv_safe(out)
+    elif fmt == "xlsx":
         out = formula_safe(out)
     return out
 
