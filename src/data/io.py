@@ -328,6 +328,8 @@ def _choose_sheet(path: Path, table: str | None, sheet: str | None) -> tuple[str
     """The sheet to read and every sheet name; refuse when the choice is not clear."""
     label = _label(path, table)
     names, with_cells = workbook_sheets(path, table=table)
+    if not names:
+        raise InputFileError(f"{label}: the workbook has no sheets")
     if sheet is not None:
         if str(sheet) not in names:
             raise InputFileError(
@@ -373,7 +375,9 @@ def _parquet_batches(path: Path, label: str, batch_rows: int) -> Iterator[Any]:
             raise InputFileError(f"{label}: file has a header but no rows")
         for batch in parquet.iter_batches(batch_size=batch_rows):
             yield batch.rename_columns(headers)
-    except (pa.ArrowException, OSError) as error:
+    except InputFileError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as error:  # ValueError: also undecodable metadata
         raise InputFileError(
             f"{label}: not a readable Parquet file (truncated, corrupt or not Parquet): "
             f"{type(error).__name__}: {mask_pii(str(error))[:200]}"
@@ -596,7 +600,7 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         values = out[column]
         if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
-            has_cr = values.astype(object).str.contains("\r", regex=False).fillna(False).to_numpy(dtype=bool)
+            has_cr = (values.astype(object).str.contains("\r", regex=False) == True).to_numpy(dtype=bool)  # noqa: E712 (NaN for non-text)
             if has_cr.any():
                 values = values.astype(object).copy()
                 values[has_cr] = values[has_cr].str.replace("\r\n", "\n", regex=False).str.replace("\r", "\n", regex=False)

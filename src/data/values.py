@@ -200,6 +200,22 @@ def infer_day_first(raw: pd.Series, *, column: str = "date", table: str = "<tabl
         raise BadValues(error.rule, pd.Series(error.bad.to_numpy(dtype=bool), index=index)) from None
 
 
+# what datetime64[ns] holds; beyond it pandas cannot store a date (and none is a real order)
+_EARLIEST, _LATEST = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
+OUT_OF_RANGE = f"date outside {_EARLIEST:%Y-%m-%d} to {_LATEST:%Y-%m-%d}"
+
+
+def _naive_timestamp(value) -> pd.Timestamp | None:
+    """A typed date (datetime, date, numpy datetime64) as a naive ns Timestamp; None beyond ns range."""
+    try:
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_localize(None)
+        return stamp.as_unit("ns")
+    except (ValueError, OverflowError):  # OutOfBoundsDatetime is a ValueError
+        return None
+
+
 def _normalised_offset(offset: str) -> str:
     if offset in ("Z", "UTC", "GMT"):
         return "+0000"
@@ -298,6 +314,9 @@ def parse_dates(
     numbers_rule = "numbers where dates are expected (format the column as dates, or export it as text)"
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
+        outside = parsed.notna() & ((parsed < _EARLIEST) | (parsed > _LATEST))
+        if outside.any():
+            raise BadValues(OUT_OF_RANGE, outside)
         return parsed.astype("datetime64[ns]")
     if pd.api.types.is_bool_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
         if raw.notna().any():
@@ -310,8 +329,11 @@ def parse_dates(
         not_dates = kinds != "datetime"
         if not_dates.any():
             raise BadValues(numbers_rule, _mask(raw, kinds.index[not_dates.to_numpy()]))
-        out[split.other] = [pd.Timestamp(v).tz_localize(None) if pd.Timestamp(v).tzinfo else pd.Timestamp(v)
-                            for v in raw[split.other]]
+        typed = [_naive_timestamp(v) for v in raw[split.other]]
+        outside = np.array([t is None for t in typed])
+        if outside.any():
+            raise BadValues(OUT_OF_RANGE, _mask(raw, kinds.index[outside]))
+        out[split.other] = pd.DatetimeIndex(typed).as_unit("ns")
     if len(split.text) == 0:
         return out
     index = split.text_index
