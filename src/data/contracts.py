@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow
 import pyarrow.compute as pc
 
 from custsat.data import values as value_rules
+from custsat.data.values import arrow_strings as _arrow_strings
 from custsat.privacy import mask_pii
 
 FEEDBACK_CHANNELS = ("survey", "email", "phone", "chat", "social", "review", "app")
@@ -281,16 +281,6 @@ def _refuse_control_characters(name: str, parsed: pd.DataFrame, frame: pd.DataFr
 
 
 _EXCEL_WHOLE_NUMBER = r"^(\d+)\.0$"  # 12.0 from Excel is id "12", not "12.0"
-
-
-def _arrow_strings(values: pd.Series) -> pyarrow.Array | None:
-    """``values`` as an Arrow string array, or None when they are not all strings/missing."""
-    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
-        return None
-    try:
-        return pyarrow.array(values, type=pyarrow.string(), from_pandas=True)
-    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
-        return None
 
 
 def clean_text(values: pd.Series) -> pd.Series:

@@ -57,7 +57,7 @@ def _positional(parse):
     return wrapper
 
 
-def _arrow_strings(values: pd.Series) -> pa.Array | None:
+def arrow_strings(values: pd.Series) -> pa.Array | None:
     """``values`` as an Arrow string array, or None when they are not all strings/missing."""
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return None
@@ -78,7 +78,7 @@ class _Split:
 
 
 def _split(raw: pd.Series) -> _Split:
-    arrow = _arrow_strings(raw)
+    arrow = arrow_strings(raw)
     if arrow is not None:
         is_str = raw.notna().to_numpy()
     else:
