@@ -65,7 +65,8 @@ def read_both(raw: bytes, suffix: str) -> None:
             streamed = pd.concat(iter_table(path, table="transactions", batch_rows=2))
         except InputFileError as error:
             assert whole_error is not None, f"only the streamed reader failed: {error}"
-            assert str(error) == whole_error
+            if suffix == ".csv":  # one parser; Parquet's own messages depend on how much was read
+                assert str(error) == whole_error
             return
         assert whole_error is None, f"only the in-memory reader failed: {whole_error}"
         pd.testing.assert_frame_equal(streamed, whole)
