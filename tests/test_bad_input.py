@@ -221,6 +221,20 @@ def test_real_gb18030_still_reads(tmp_path, text):
     assert read_table(path).iloc[0, 1] == text.splitlines()[1].split(",")[1]
 
 
+def test_gb18030_phrases_are_never_taken_for_another_encoding(tmp_path):
+    """Every simplified-Chinese phrase of the synthetic feedback banks, alone in a tiny file,
+    still reads as GB18030: the rival-encoding evidence must not refuse real Chinese."""
+    from custsat.data.cjk_encodings import rival_encoding
+    from custsat.data.synth_text import PRODUCTS
+
+    phrases = {zh for products in PRODUCTS.values() for zh, _ in products}
+    phrases |= {"华北地区", "华东地区", "西南地区", "上海", "北京", "广州", "深圳", "成都", "杭州",
+                "物流太慢了", "客服态度很好", "退货一直没人处理", "质量不错 价格实惠"}
+    refused = [p for p in sorted(phrases) if rival_encoding(f"id,text\nC1,{p}\n".encode("gb18030"),
+                                                            f"id,text\nC1,{p}\n") is not None]
+    assert refused == []
+
+
 # --------------------------------------------------------------------------- 5. NUL bytes
 def test_nul_byte_in_a_csv_is_refused_naming_the_line(tmp_path):
     path = write(tmp_path / "customers.csv", b"customer_id,region\nC1,north\nF\x00001,south\n")
