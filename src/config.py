@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         default="2GB", description="DuckDB working memory before it spills to disk (feature building, --stream)."
     )
     spark_driver_memory: str = Field(default="4g", description="spark.driver.memory of the local Spark session.")
+    max_amount: float = Field(
+        default=1e12, gt=0,
+        description="Largest absolute transaction amount (and quantity) accepted; beyond it a value is refused as corrupt.",
+    )
 
     @property
     def text_thread_count(self) -> int:

@@ -97,3 +97,25 @@ def test_a_full_disk_is_one_line_naming_the_file():
     assert result.exit_code == 1 and result.exception is not None
     assert result.output.strip() == (
         "error: cannot write /data/outputs/scored.csv: No space left on device; earlier outputs are left as they were")
+
+
+def test_streamed_batches_of_one_file_share_its_day_month_order(tmp_path):
+    """The first batch tells the order (13/01 is day first); a later batch whose dates read both
+    ways is parsed the same way, and one that proves the other order is refused."""
+    import pyarrow.parquet as pq
+
+    from custsat.data.contracts import ContractError
+    from custsat.serving.stream import WorkerPool, stage_table
+
+    def stage(dates: list[str], name: str):
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame({"customer_id": [f"C{i}" for i in range(len(dates))], "timestamp": dates,
+                      "amount": ["1"] * len(dates)}).to_csv(path, index=False)
+        folder = tmp_path / f"staged-{name}"
+        stage_table(path, "transactions", folder, batch_rows=2, now=pd.Timestamp("2030-01-01"), pool=WorkerPool(1))
+        return pq.read_table(folder).to_pandas()["timestamp"].sort_values().tolist()
+
+    staged = stage(["13/01/2026", "14/01/2026", "05/03/2026", "06/03/2026"], "ok")
+    assert staged[-2:] == [pd.Timestamp("2026-03-05"), pd.Timestamp("2026-03-06")]  # 5 March, not 3 May
+    with pytest.raises(ContractError, match="timestamp"):
+        stage(["13/01/2026", "14/01/2026", "01/13/2026", "02/13/2026"], "contradicts")

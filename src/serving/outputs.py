@@ -2,6 +2,8 @@
 
 Writers are atomic (temp file, then rename) and deterministic: the same frame gives
 byte-identical CSV and Parquet (no timestamps inside the files; the run id is a column).
+CSV and XLSX are formula-safe (:func:`custsat.data.io.formula_safe`: text that a
+spreadsheet would run as a formula gets a leading ``'``; XLSX text is stored as text).
 XLSX gets a formatted header, frozen panes, tier and risk colouring and a summary sheet.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custsat.data.io import atomic_write_path
+from custsat.data.io import atomic_write_path, csv_safe, formula_safe, xlsx_cell
 
 #: Columns of the scored list, in order (extra columns, when present, follow).
 SCORED_LIST_COLUMNS: tuple[str, ...] = (
@@ -133,11 +135,17 @@ def infer_format(path: Path, fmt: str | None) -> str:
     return suffix
 
 
-def _clean_for_output(frame: pd.DataFrame) -> pd.DataFrame:
+def _clean_for_output(frame: pd.DataFrame, fmt: str | None = None) -> pd.DataFrame:
+    """``frame`` ready to write: categorical columns as plain objects and, for ``fmt`` "csv"
+    or "xlsx", text made formula-safe. Parquet (``fmt`` "parquet" or None) keeps values exact."""
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype):
             out[col] = out[col].astype(object)
+    if fmt == "csv":
+        out = csv_safe(out)
+    elif fmt == "xlsx":
+        out = formula_safe(out)
     return out
 
 
@@ -152,7 +160,7 @@ def write_scored(
     """Write the scored list atomically as CSV (UTF-8, optional BOM), Parquet or XLSX."""
     path = Path(path)
     fmt = infer_format(path, fmt)
-    frame = _clean_for_output(frame)
+    frame = _clean_for_output(frame, fmt)
     with atomic_write_path(path) as tmp:
         if fmt == "csv":
             frame.to_csv(tmp, index=False, encoding="utf-8-sig" if csv_bom else "utf-8", lineterminator="\n")
@@ -183,9 +191,9 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
     ws = wb.active
     ws.title = "customers"
     columns = list(frame.columns)
-    ws.append(columns)
+    ws.append([xlsx_cell(ws, c) for c in columns])
     for row in frame.itertuples(index=False, name=None):
-        ws.append([_cell(v) for v in row])
+        ws.append([xlsx_cell(ws, v) for v in row])
     header_fill = PatternFill("solid", fgColor="FF1F4E78")
     for cell in ws[1]:
         cell.font = Font(bold=True, color="FFFFFFFF")
@@ -226,10 +234,10 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
                            end_type="num", end_value=1, end_color="FFF8CBAD"),
         )
     ss = wb.create_sheet("summary")
-    summary = summary if summary is not None else summary_table(frame)
-    ss.append(list(summary.columns))
+    summary = formula_safe(summary if summary is not None else summary_table(frame))
+    ss.append([xlsx_cell(ss, c) for c in summary.columns])
     for row in summary.itertuples(index=False, name=None):
-        ss.append([_cell(v) for v in row])
+        ss.append([xlsx_cell(ss, v) for v in row])
     for cell in ss[1]:
         cell.font = Font(bold=True, color="FFFFFFFF")
         cell.fill = header_fill
@@ -237,18 +245,6 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
     for j in range(1, len(summary.columns) + 1):
         ss.column_dimensions[get_column_letter(j)].width = 28 if j < 3 else 18
     wb.save(path)
-
-
-def _cell(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
 
 
 def summary_table(scored: pd.DataFrame) -> pd.DataFrame:

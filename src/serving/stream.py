@@ -29,6 +29,7 @@ with the same chunk size gives byte-identical CSV and Parquet.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import warnings
@@ -83,17 +84,19 @@ def _connect(threads: int | None = None):
 
 # --------------------------------------------------------------------------- inputs
 def stage_batch(
-    table: str, first_row: int, batch: Any, path: Path, number: int, folder: Path, now: pd.Timestamp
+    table: str, first_row: int, batch: Any, path: Path, number: int, folder: Path, now: pd.Timestamp,
+    day_first: Mapping[str, bool | None],
 ) -> tuple[int, str, bytes]:
     """Parse and check one raw input batch (see ``iter_raw_batches``), write it to ``folder``;
-    return (rows, fingerprint header, row hashes)."""
+    return (rows, fingerprint header, row hashes). ``day_first``: the file's date orders."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from custsat.data.contracts import check_values, parse_table
     from custsat.data.io import batch_frame
 
-    parsed = parse_table(table, batch_frame(first_row, batch), source=str(path))
+    parsed = parse_table(table, batch_frame(first_row, batch, source=str(path)), day_first=day_first,
+                         source=str(path))
     check_values(table, parsed, now=now, source=str(path))
     header, hashes = tracking.batch_hashes(parsed)
     staged = pa.Table.from_pandas(parsed.assign(**{ROW: parsed.index.to_numpy(dtype=np.int64)}), preserve_index=False)
@@ -106,13 +109,18 @@ def stage_table(
 ) -> tuple[str, int]:
     """Parse and check ``path`` batch by batch into ``folder`` (batches in ``pool``'s workers);
     return (fingerprint, rows). The first failing batch's error is raised."""
-    from custsat.data.io import iter_raw_batches
+    from custsat.data.contracts import date_orders
+    from custsat.data.io import batch_frame, iter_raw_batches
 
     folder.mkdir(parents=True)
     fingerprint = tracking.FrameFingerprint()
     rows = 0
-    tasks = ((table, first_row, batch, path, number, folder, now)
-             for number, (first_row, batch) in enumerate(iter_raw_batches(path, table=table, batch_rows=batch_rows)))
+    batches = iter_raw_batches(path, table=table, batch_rows=batch_rows)
+    first = next(batches)
+    # one day/month order per date column for the whole file, told by its first batch
+    day_first = date_orders(table, batch_frame(*first, source=str(path)), source=str(path))
+    tasks = ((table, first_row, batch, path, number, folder, now, day_first)
+             for number, (first_row, batch) in enumerate(itertools.chain([first], batches)))
     for n_rows, header, hashes in pool.map(stage_batch, tasks):
         fingerprint.update_hashes(header, hashes)
         rows += n_rows
@@ -402,7 +410,7 @@ def write_sorted(eng, parts: Path, path: Path, *, fmt: str, csv_bom: bool, batch
         else:
             with open(tmp, "w", encoding="utf-8-sig" if csv_bom else "utf-8", newline="") as handle:
                 for number, batch in enumerate(reader):
-                    frame = _clean_for_output(batch.to_pandas()[columns])
+                    frame = _clean_for_output(batch.to_pandas()[columns], "csv")
                     frame.to_csv(handle, index=False, header=number == 0, lineterminator="\n")
     return path
 
