@@ -71,11 +71,31 @@ def pip_requirements() -> list[str]:
 PIP_REQUIREMENTS = pip_requirements()
 
 
+_quiet = False
+
+
 def _mlflow():
+    global _quiet
     disable_library_telemetry()
     import mlflow
 
+    if not _quiet:  # after the import: MLflow sets up its own warning filters there
+        _silence_mlflow_notes()
+        _quiet = True
     return mlflow
+
+
+def _silence_mlflow_notes() -> None:
+    """MLflow's advice to its own users (type hints on ``predict``, CloudPickle, input-example
+    validation) says nothing to a custsat user; real problems still raise."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")
+    warnings.filterwarnings("ignore", message=r".*Any type hint is inferred as AnyType.*")
+    for name in ("mlflow.pyfunc", "mlflow.models.model", "mlflow.models.signature", "mlflow.types.utils",
+                 "mlflow.utils.requirements_utils", "mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def __getattr__(name: str) -> Any:
