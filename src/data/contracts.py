@@ -1,6 +1,7 @@
 """Data contracts: what users bring, checked at the door.
 
-Four tables: ``customers``, ``transactions``, ``feedback`` and (optional) ``contracts``.
+Four tables: ``customers``, ``transactions``, ``feedback`` and (optional) ``contracts``;
+``surveys`` (optional, for the drivers of satisfaction) stands on its own.
 Parsing (ids to text, dates, numbers) happens here, once; value rules are pandera
 schemas; cross-table rules (unknown customers) follow. Any failure raises
 :class:`ContractError` naming the table, the column, the rule and up to 10 offending
@@ -20,6 +21,8 @@ import pyarrow
 import pyarrow.compute as pc
 
 FEEDBACK_CHANNELS = ("survey", "email", "phone", "chat", "social", "review", "app")
+#: Attribute ratings a survey export usually has; any other numeric column counts as one too.
+SURVEY_ATTRIBUTES = ("quality", "delivery", "service", "price", "ease_of_use")
 MAX_EXAMPLE_ROWS = 10
 
 
@@ -116,7 +119,27 @@ CONTRACTS: dict[str, TableContract] = {
             "cancelled_at": "cancellation date; empty = active",
         },
     ),
+    "surveys": TableContract(
+        name="surveys",
+        required=("customer_id",),
+        optional=("timestamp", "overall_satisfaction", "nps", *SURVEY_ATTRIBUTES),
+        id_columns=("customer_id",),
+        dates=("timestamp",),
+        numbers=("overall_satisfaction", "nps", *SURVEY_ATTRIBUTES),
+        not_in_future=("timestamp",),
+        description={
+            "customer_id": "respondent (a customer id, or any respondent id for anonymous surveys)",
+            "timestamp": "when the survey was answered",
+            "overall_satisfaction": "overall satisfaction on the survey's own scale (e.g. 1-5 or 1-10)",
+            "nps": "likelihood to recommend 0-10 (used as the overall score when there is no "
+            "overall_satisfaction)",
+            **{a: f"attribute rating: {a.replace('_', ' ')}" for a in SURVEY_ATTRIBUTES},
+        },
+    ),
 }
+SURVEY_NOTE = (
+    "surveys: any further numeric column is an attribute rating too (same scale within a column)"
+)
 
 
 class ContractError(ValueError):
@@ -306,6 +329,9 @@ def _value_schema(name: str, now: pd.Timestamp) -> pa.DataFrameSchema:
     if name == "transactions":
         columns["amount"] = pa.Column(float, checks=[finite], nullable=False)
         columns["quantity"] = pa.Column(float, checks=[pa.Check.ge(0, error="quantity must be >= 0")], nullable=True, required=False)
+    if name == "surveys":
+        columns["nps"] = pa.Column(float, checks=[pa.Check.in_range(0, 10, error="nps must be within 0-10")],
+                                   nullable=True, required=False)
     if name == "feedback":
         columns["channel"] = pa.Column(
             checks=[pa.Check.isin(FEEDBACK_CHANNELS, error=f"channel must be one of {FEEDBACK_CHANNELS}")],
