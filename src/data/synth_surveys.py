@@ -5,7 +5,7 @@ the customer's latent satisfaction (so ratings correlate, as real ones do) plus 
 attribute-specific opinion, on a 1..10 scale; the overall score is a weighted sum of the
 attribute opinions plus noise::
 
-    a_j     = 0.7 * satisfaction + 0.7 * u_j,        u_j ~ N(0, 1)
+    a_j     = 0.6 * satisfaction + 0.8 * u_j,        u_j ~ N(0, 1)
     rating_j = clip(round(6.5 + 1.6 * a_j), 1, 10)
     overall = clip(round(6.5 + 1.6 * (sum_j w_j a_j / s + 0.45 e)), 1, 10), e ~ N(0, 1)
 
@@ -20,16 +20,17 @@ import numpy as np
 import pandas as pd
 
 #: attribute -> true weight in the overall score (the columns of the contract's surveys table).
-TRUE_WEIGHTS = {"quality": 0.40, "service": 0.25, "delivery": 0.15, "price": 0.12, "ease_of_use": 0.08}
+TRUE_WEIGHTS = {"quality": 0.42, "service": 0.26, "delivery": 0.16, "price": 0.10, "ease_of_use": 0.06}
 RESPONSE_RATE = 0.35
-LOADING = 0.7
+LOADING = 0.6  # on latent satisfaction: attribute ratings correlate about 0.36
+SPECIFIC = 0.8
 NOISE = 0.45
 
 
 def _population_moments(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Correlations among the latent attribute opinions and with the latent overall score."""
     p = len(weights)
-    cov = np.full((p, p), LOADING**2) + np.eye(p) * LOADING**2  # var a_j = 2 * 0.49
+    cov = np.full((p, p), LOADING**2) + np.eye(p) * SPECIFIC**2  # var a_j = 0.36 + 0.64 = 1
     scale = np.sqrt(weights @ cov @ weights)
     cov_y = cov @ weights / scale
     var_y = 1.0 + NOISE**2
@@ -65,8 +66,8 @@ def generate_surveys(cust: dict, cid: np.ndarray, t0: pd.Timestamp, as_of_day: f
     stop = np.full(n, as_of_day) if churn_day is None else np.fmin(np.where(np.isnan(churn_day), as_of_day, churn_day), as_of_day)
     begin = cust["signup"][idx]
     day = begin + rng.random(len(idx)) * np.maximum(stop[idx] - begin, 0.0)
-    opinions = LOADING * cust["sat"][idx, None] + LOADING * rng.standard_normal((len(idx), len(names)))
-    cov = np.full((len(w), len(w)), LOADING**2) + np.eye(len(w)) * LOADING**2
+    opinions = LOADING * cust["sat"][idx, None] + SPECIFIC * rng.standard_normal((len(idx), len(names)))
+    cov = np.full((len(w), len(w)), LOADING**2) + np.eye(len(w)) * SPECIFIC**2
     latent = opinions @ w / np.sqrt(w @ cov @ w) + NOISE * rng.standard_normal(len(idx))
     ratings = np.clip(np.rint(6.5 + 1.6 * opinions), 1, 10)
     overall = np.clip(np.rint(6.5 + 1.6 * latent), 1, 10)
