@@ -965,6 +965,11 @@ def synth(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <data>/raw/synthetic).")] = None,
     as_of: Annotated[str, typer.Option("--as-of", help="Export instant; later events go to truth only.")] = DEFAULT_AS_OF,
     horizon_days: Annotated[int, typer.Option("--horizon-days", min=0, help="Days simulated after as_of (truth).")] = 365,
+    past_campaign: Annotated[bool, typer.Option(
+        "--past-campaign", help="Simulate a campaign with control groups 90 days before as_of (list and true "
+        "effects in truth/; evaluate with `custsat evaluate actions`).")] = False,
+    surveys: Annotated[bool, typer.Option(
+        "--surveys", help="Add a surveys table whose overall score follows known attribute weights (truth/).")] = False,
 ) -> None:
     """Generate a synthetic company (customers, transactions, feedback, contracts) plus ground truth, as Parquet."""
     from custsat.config import get_settings
@@ -974,7 +979,8 @@ def synth(
     out = out or settings.raw_dir / "synthetic"
     started = time.perf_counter()
     try:
-        crm = generate_crm(customers, seed, as_of, horizon_days=horizon_days)
+        crm = generate_crm(customers, seed, as_of, horizon_days=horizon_days, past_campaign=past_campaign,
+                           surveys=surveys)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     path = write_crm(crm, out)
