@@ -112,7 +112,7 @@ def uplift(pairs: int, train_customers: int, test_customers: int, share: float =
         results[-1] = pd.concat([results[-1], pd.DataFrame([{"pair": p, "learner": "truth", "ranking": "oracle",
                                                               "true_value_saved_per_100": oracle["value_saved_per_100"]}])])
     frame = pd.concat(results, ignore_index=True)
-    summary = frame.groupby(["learner", "ranking"], sort=False)[["qini", "auuc", "true_value_saved_per_100",
+    summary = frame.groupby(["learner", "ranking"], sort=False)[["qini", "true_qini", "auuc", "true_value_saved_per_100",
                                                                  "observed_value_saved_per_100"]].mean()
     x = frame[frame["learner"] == "x"].set_index(["pair", "ranking"])
     ratio = (x.xs("uplift x clv", level="ranking")["true_value_saved_per_100"]

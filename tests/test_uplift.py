@@ -76,3 +76,13 @@ def test_learner_rejects_bad_input():
     with pytest.raises(ValueError, match="0/1"):
         U.TLearner().fit(x, t, y * 2)
     assert U.TLearner().get_params()["num_leaves"] == 4  # a scikit-learn estimator
+
+
+def test_true_qini_of_known_ranking():
+    effect = np.array([1, 1, 0, 0], dtype=float)
+    # perfect ranking: cumulative gain 0, 1/4, 2/4, 2/4, 2/4 over shares 0, 1/4, .., 1; random
+    # targeting gains share x 2/4. Trapezoids of (gain - random) = 0, 1/8, 1/4, 1/8, 0:
+    # 1/4 * (0/2 + 1/8 + 1/4 + 1/8 + 0/2) = 0.125
+    expected = 0.125
+    assert U.true_qini_coefficient([4, 3, 2, 1], effect) == pytest.approx(expected)
+    assert U.true_qini_coefficient([1, 2, 3, 4], effect) == pytest.approx(-expected)

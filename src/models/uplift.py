@@ -166,6 +166,16 @@ def qini_coefficient(score, treatment, y) -> float:
     return float(np.trapezoid(curve["qini"] - random_line, curve["share"]))
 
 
+def true_qini_coefficient(score, true_effect) -> float:
+    """With known individual effects: area between the cumulative true gain of the ranking
+    (sum of the effects of the top k, as a share of N) and random targeting."""
+    effect = np.asarray(true_effect, dtype=float)[np.argsort(-np.asarray(score, dtype=float), kind="stable")]
+    n = len(effect)
+    gain = np.r_[0.0, np.cumsum(effect)] / n
+    share = np.arange(n + 1) / n
+    return float(np.trapezoid(gain - share * gain[-1], share))
+
+
 def auuc(score, treatment, y) -> float:
     """Area under the uplift curve (trapezoids over the share targeted)."""
     curve = qini_curve(score, treatment, y)
@@ -256,5 +266,6 @@ def targeting_table(scores: dict[str, np.ndarray], treatment, y, *, true_effect=
             truth = true_value_saved(score, true_effect, value, share)
             row["true_value_saved_top"] = truth["value_saved"]
             row["true_value_saved_per_100"] = truth["value_saved_per_100"]
+            row["true_qini"] = true_qini_coefficient(score, true_effect)
         rows.append(row)
     return pd.DataFrame(rows)
