@@ -86,3 +86,18 @@ def test_true_qini_of_known_ranking():
     expected = 0.125
     assert U.true_qini_coefficient([4, 3, 2, 1], effect) == pytest.approx(expected)
     assert U.true_qini_coefficient([1, 2, 3, 4], effect) == pytest.approx(-expected)
+
+
+def test_train_uplift_on_a_synthetic_campaign():
+    from custsat.data.synth import generate_crm
+
+    crm = generate_crm(2500, seed=8, past_campaign=True)
+    model, table, frame = U.train_uplift(crm.tables, crm.truth["campaign_list"], log_run=False,
+                                         learner="t")
+    assert set(table["ranking"]) == {"uplift x clv", "uplift", "churn risk", "churn risk x clv", "list churn score"}
+    assert len(model.predict(U.feature_matrix(frame))) == len(frame)
+    assert not {"retained", "spend", "clv", "churn_probability"} & set(model.feature_names_in_)  # no leakage
+    held = U.split_customers(frame["customer_id"], 0.3, 0)
+    assert (held == U.split_customers(frame["customer_id"].iloc[::-1], 0.3, 0)[::-1]).all()
+    with pytest.raises(ValueError, match="no customers"):
+        U.train_uplift(crm.tables, crm.truth["campaign_list"], action="nope", log_run=False)
