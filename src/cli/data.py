@@ -18,7 +18,7 @@ app = typer.Typer(help="Datasets: fetch real data, generate synthetic data, vali
 def fetch(
     force: bool = typer.Option(False, "--force", help="Download, extract and convert again even if outputs are up to date."),
     only: list[str] | None = typer.Option(
-        None, "--only", help="Fetch only this dataset (repeatable): cdnow, reviews_zh, reviews_en, telco."),
+        None, "--only", help="Fetch only this dataset (repeatable): cdnow, reviews_zh, reviews_en, telco, customer_sat."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress messages."),
 ) -> None:
     """Fetch the real datasets (CDNOW, Chinese and English reviews, Telco churn) from pinned
@@ -43,6 +43,11 @@ def synth(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <data>/raw/synthetic).")] = None,
     as_of: Annotated[str, typer.Option("--as-of", help="Export instant; later events go to truth only.")] = "2026-06-30",
     horizon_days: Annotated[int, typer.Option("--horizon-days", min=0, help="Days simulated after as_of (truth).")] = 365,
+    past_campaign: Annotated[bool, typer.Option(
+        "--past-campaign", help="Simulate a campaign with control groups 90 days before as_of (list and true "
+        "effects in truth/; evaluate with `custsat evaluate actions`).")] = False,
+    surveys: Annotated[bool, typer.Option(
+        "--surveys", help="Add a surveys table whose overall score follows known attribute weights (truth/).")] = False,
 ) -> None:
     """Generate a synthetic company (customers, transactions, feedback, contracts) plus ground truth, as Parquet."""
     import time
@@ -54,7 +59,8 @@ def synth(
     seed = settings.seed if seed is None else seed
     started = time.perf_counter()
     try:
-        crm = generate_crm(customers, seed, as_of, horizon_days=horizon_days)
+        crm = generate_crm(customers, seed, as_of, horizon_days=horizon_days, past_campaign=past_campaign,
+                           surveys=surveys)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     path = write_crm(crm, out or settings.raw_dir / "synthetic")

@@ -3,7 +3,7 @@
 A folder holds a table as ``<table>.parquet``, ``<table>.csv`` or ``<table>.xlsx``. Exactly one
 file per table: two (``customers.csv`` and ``customers.parquet``) are refused rather than
 one silently preferred. ``customers`` and ``transactions`` are required wherever a company is
-scored, profiled or trained on; ``feedback`` and ``contracts`` are optional everywhere.
+scored, profiled or trained on; ``feedback``, ``contracts`` and ``surveys`` are optional everywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 from custsat.data.io import InputFileError, read_table
 
 #: Every contract table, in the order custsat reads them.
-TABLES = ("customers", "transactions", "feedback", "contracts")
+TABLES = ("customers", "transactions", "feedback", "contracts", "surveys")
 REQUIRED_TABLES = ("customers", "transactions")
 TABLE_SUFFIXES = (".parquet", ".csv", ".xlsx")
 

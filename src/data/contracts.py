@@ -1,6 +1,7 @@
 """Data contracts: what users bring, checked at the door.
 
-Four tables: ``customers``, ``transactions``, ``feedback`` and (optional) ``contracts``.
+Four tables: ``customers``, ``transactions``, ``feedback`` and (optional) ``contracts``;
+``surveys`` (optional, for the drivers of satisfaction) stands on its own.
 Parsing (ids to text, dates, numbers) happens here, once; value rules are pandera
 schemas; cross-table rules (unknown customers) follow. Any failure raises
 :class:`ContractError` naming the table, the column, the rule and up to 10 offending
@@ -24,6 +25,8 @@ from custsat.data.values import arrow_strings as _arrow_strings
 from custsat.privacy import mask_pii
 
 FEEDBACK_CHANNELS = ("survey", "email", "phone", "chat", "social", "review", "app")
+#: Attribute ratings a survey export usually has; any other numeric column counts as one too.
+SURVEY_ATTRIBUTES = ("quality", "delivery", "service", "price", "ease_of_use")
 MAX_EXAMPLE_ROWS = 10
 
 
@@ -120,7 +123,27 @@ CONTRACTS: dict[str, TableContract] = {
             "cancelled_at": "cancellation date; empty = active",
         },
     ),
+    "surveys": TableContract(
+        name="surveys",
+        required=("customer_id",),
+        optional=("timestamp", "overall_satisfaction", "nps", *SURVEY_ATTRIBUTES),
+        id_columns=("customer_id",),
+        dates=("timestamp",),
+        numbers=("overall_satisfaction", "nps", *SURVEY_ATTRIBUTES),
+        not_in_future=("timestamp",),
+        description={
+            "customer_id": "respondent (a customer id, or any respondent id for anonymous surveys)",
+            "timestamp": "when the survey was answered",
+            "overall_satisfaction": "overall satisfaction on the survey's own scale (e.g. 1-5 or 1-10)",
+            "nps": "likelihood to recommend 0-10 (used as the overall score when there is no "
+            "overall_satisfaction)",
+            **{a: f"attribute rating: {a.replace('_', ' ')}" for a in SURVEY_ATTRIBUTES},
+        },
+    ),
 }
+SURVEY_NOTE = (
+    "surveys: any further numeric column is an attribute rating too (same scale within a column)"
+)
 
 
 class ContractError(ValueError):
@@ -396,6 +419,9 @@ def _value_schema(name: str, now: pd.Timestamp, max_amount: float = float("inf")
             pa.Check(lambda s: s.isna() | (s <= max_amount),
                      error=f"quantity beyond {bound} (the max_amount setting, CUSTSAT_MAX_AMOUNT)"),
         ], nullable=True, required=False)
+    if name == "surveys":
+        columns["nps"] = pa.Column(float, checks=[pa.Check.in_range(0, 10, error="nps must be within 0-10")],
+                                   nullable=True, required=False)
     if name == "feedback":
         columns["channel"] = pa.Column(
             checks=[pa.Check.isin(FEEDBACK_CHANNELS, error=f"channel must be one of {FEEDBACK_CHANNELS}")],

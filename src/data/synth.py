@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from custsat.data import synth_campaigns as sc
 from custsat.data import synth_text as st
 
 DEFAULT_AS_OF = "2026-06-30"
@@ -251,6 +252,9 @@ def generate_crm(
     annual_churn: float = 0.2,
     prospect_share: float = 0.03,
     pii_share: float = 0.04,
+    past_campaign: bool = False,
+    campaign_window_days: int = 90,
+    surveys: bool = False,
 ) -> SyntheticCRM:
     """Generate a synthetic CRM of ``n_customers`` customers.
 
@@ -266,6 +270,13 @@ def generate_crm(
     annual_churn: baseline churn hazard per year at average satisfaction and no complaints.
     prospect_share: share of customers who sign up but never buy.
     pii_share: share of feedback texts that contain a phone, e-mail, ID or card number.
+    past_campaign: simulate a campaign with randomised control groups that started
+        ``campaign_window_days`` before ``as_of`` (:mod:`custsat.data.synth_campaigns`):
+        its list and every customer's two potential outcomes go to ``truth``. Off, the
+        company is exactly the one generated without it.
+    surveys: add a ``surveys`` table (attribute ratings and an overall score built from
+        them with known weights, :mod:`custsat.data.synth_surveys`); the weights go to
+        ``truth/survey_weights``. Off, nothing else changes either way.
     """
     if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)) or n_customers < 1:
         raise ValueError(f"n_customers must be a positive integer, got {n_customers!r}")
@@ -298,25 +309,46 @@ def generate_crm(
         np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)
     )
 
+    # extra streams for the optional parts (the first six are the same as without them)
+    rng_p, rng_s = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)[6:])
+    if past_campaign and not 30 <= campaign_window_days <= history_days - 30:
+        raise ValueError(f"campaign_window_days must be within 30..{history_days - 30}, got {campaign_window_days}")
+    width = max(7, len(str(n)))
+    cid = _ids("C", np.arange(1, n + 1), width)
+
     cust = _customers(n, H, prospect_share, rng_c)
     fb = _feedback_events(cust, H, end, feedback_per_year, rng_f)
-    churn_day = _churn_times(cust, fb, end, annual_churn, rng_h)
+    if past_campaign:
+        plan = _plan_campaign(cust, fb, end, annual_churn, tx_per_year, rng_h, rng_t, rng_p,
+                              start=H - float(campaign_window_days), window=float(campaign_window_days))
+        churn_day = plan["churn"]
+    else:
+        churn_day = _churn_times(cust, fb, end, annual_churn, rng_h)
     cust["churn_day"] = churn_day
     alive = ~(fb["day"] >= churn_day[fb["cust"]])
     fb = {k: v[alive] for k, v in fb.items()}
-    tx = _transactions(cust, churn_day, end, tx_per_year, rng_t)
+    tx = plan["tx"] if past_campaign else _transactions(cust, churn_day, end, tx_per_year, rng_t)
     texts = _texts(cust, fb, pii_share, rng_x)
     contracts = _contracts(cust, H, rng_k)
+    extra_truth = _campaign_truth(plan, cust, contracts, cid, t0) if past_campaign else {}
 
-    width = max(7, len(str(n)))
-    cid = _ids("C", np.arange(1, n + 1), width)
     tables, truth = _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end)
+    truth.update(extra_truth)
+    if surveys:
+        from custsat.data import synth_surveys
+
+        tables["surveys"], truth["survey_weights"] = synth_surveys.generate_surveys(
+            cust, cid, t0, H, rng_s, churn_day=churn_day)
     meta = {
         "seed": int(seed), "n_customers": n, "as_of": str(as_of_ts), "start": str(t0),
         "horizon_end": str(t0 + pd.Timedelta(days=end)), "history_days": history_days,
         "horizon_days": horizon_days, "tx_per_year": tx_per_year,
         "feedback_per_year": feedback_per_year, "annual_churn": annual_churn,
         "prospect_share": prospect_share, "pii_share": pii_share,
+        **({"past_campaign": {"campaign_id": sc.CAMPAIGN_ID, "campaign_window_days": campaign_window_days,
+                              "campaign_start": str(t0 + pd.Timedelta(days=H - campaign_window_days)),
+                              "holdout": sc.HOLDOUT}} if past_campaign else {}),
+        **({"surveys": True} if surveys else {}),
         "rows": {**{k: len(v) for k, v in tables.items()},
                  **{f"truth/{k}": len(v) for k, v in truth.items()}},
     }
@@ -375,15 +407,17 @@ def _feedback_events(cust: dict, H: float, end: float, per_year: float,
                 nps=nps, resolved=resolved, never=never)
 
 
-def _churn_times(cust: dict, fb: dict, end: float, annual_churn: float,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Exact draws from a piecewise-constant hazard that jumps at each complaint.
+def _base_hazard(cust: dict, annual_churn: float) -> np.ndarray:
+    """Daily churn hazard per customer before any complaint."""
+    return (annual_churn / 365.0 * np.exp(-0.8 * cust["sat"]) * SEG_HAZARD_MULT[cust["segment"]]
+            * np.where(cust["contract"], 0.55, 1.0))
 
-    Returns churn day per customer (NaN if no churn before ``end``; prospects never churn).
+
+def _complaint_levels(fb: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(customer, day, hazard log-level after it) of every complaint, sorted by customer and day.
+
+    Each complaint raises the level by 0.35 (0.7 if it is never resolved), capped at 1.5.
     """
-    n = len(cust["sat"])
-    h0 = (annual_churn / 365.0 * np.exp(-0.8 * cust["sat"]) * SEG_HAZARD_MULT[cust["segment"]]
-          * np.where(cust["contract"], 0.55, 1.0))
     neg = fb["sentiment"] == 0
     nc, nday = fb["cust"][neg], fb["day"][neg]
     step = np.where(fb["never"][neg], 0.7, 0.35)
@@ -391,21 +425,52 @@ def _churn_times(cust: dict, fb: dict, end: float, annual_churn: float,
     cum = np.cumsum(step)
     first = np.r_[True, nc[1:] != nc[:-1]] if len(nc) else np.zeros(0, bool)
     base = np.maximum.accumulate(np.where(first, cum - step, 0.0)) if len(nc) else cum
-    level = np.minimum(cum - base, 1.5)
+    return nc, nday, np.minimum(cum - base, 1.5)
+
+
+def _churn_times(cust: dict, fb: dict, end: float, annual_churn: float,
+                 rng: np.random.Generator, *, e: np.ndarray | None = None,
+                 change_day: float | None = None, multiplier: np.ndarray | None = None) -> np.ndarray:
+    """Exact draws from a piecewise-constant hazard that jumps at each complaint.
+
+    Returns churn day per customer (NaN if no churn before ``end``; prospects never churn).
+    ``e`` (unit exponentials, one per customer) replaces the draw from ``rng``, so that two
+    calls share their randomness; ``change_day`` / ``multiplier`` multiply each customer's
+    hazard from that day on (an action's effect; :mod:`custsat.data.synth_campaigns`).
+    """
+    n = len(cust["sat"])
+    h0 = _base_hazard(cust, annual_churn)
+    nc, nday, level = _complaint_levels(fb)
     seg_c = np.r_[np.arange(n), nc]
     seg_s = np.r_[cust["signup"], nday]
     seg_l = np.r_[np.zeros(n), level]
-    order = np.lexsort((seg_s, seg_c))
-    seg_c, seg_s, seg_l = seg_c[order], seg_s[order], seg_l[order]
+    if change_day is None:
+        order = np.lexsort((seg_s, seg_c))
+        seg_c, seg_s, seg_l = seg_c[order], seg_s[order], seg_l[order]
+    else:
+        # a breakpoint per customer at the change (or signup, if later), carrying the level
+        # in force then; at equal times the complaint/signup segment sorts first
+        brk = np.maximum(float(change_day), cust["signup"])
+        seg_c = np.r_[seg_c, np.arange(n)]
+        seg_s = np.r_[seg_s, brk]
+        seg_l = np.r_[seg_l, np.full(n, np.nan)]
+        is_brk = np.r_[np.zeros(len(seg_c) - n, bool), np.ones(n, bool)]
+        order = np.lexsort((is_brk, seg_s, seg_c))
+        seg_c, seg_s, seg_l = seg_c[order], seg_s[order], seg_l[order]
+        filled = np.maximum.accumulate(np.where(np.isnan(seg_l), 0, np.arange(len(seg_l))))
+        seg_l = seg_l[filled]
+        after = seg_s >= brk[seg_c]
     last = np.r_[seg_c[1:] != seg_c[:-1], True]
     seg_e = np.where(last, np.inf, np.r_[seg_s[1:], np.inf])
     rate = h0[seg_c] * np.exp(seg_l)
+    if change_day is not None:
+        rate = rate * np.where(after, np.asarray(multiplier, dtype=np.float64)[seg_c], 1.0)
     mass = np.where(last, 0.0, rate * (seg_e - seg_s))
     csum = np.cumsum(mass)
     group_start = np.r_[True, last[:-1]]
     offset = np.maximum.accumulate(np.where(group_start, csum - mass, 0.0))
     before = csum - mass - offset  # cumulative hazard at segment start
-    e = rng.exponential(1.0, n)
+    e = rng.exponential(1.0, n) if e is None else e
     inside = before <= e[seg_c]
     counts = np.bincount(seg_c[inside], minlength=n)  # prefix within each group
     starts = np.flatnonzero(group_start)
@@ -614,6 +679,76 @@ def _pii_value(kind: str, lang: str, rng: random.Random) -> str:
         card = "62" + digits(14)
         return card if rng.random() < 0.5 else " ".join(card[i:i + 4] for i in range(0, 16, 4))
     raise ValueError(kind)
+
+
+def _plan_campaign(cust: dict, fb: dict, end: float, annual_churn: float, tx_per_year: float,
+                   rng_h: np.random.Generator, rng_t: np.random.Generator, rng_p: np.random.Generator,
+                   *, start: float, window: float) -> dict:
+    """Churn and purchases with a campaign at day ``start`` (see :mod:`custsat.data.synth_campaigns`).
+
+    Both arms share one unit exponential per customer (common random numbers) and one
+    purchase process (drawn to ``end`` and cut at the churn day), so what happened before
+    the campaign is the same in both and each customer's two potential outcomes are exact.
+    """
+    n = len(cust["sat"])
+    e = rng_h.exponential(1.0, n)
+    churn0 = _churn_times(cust, fb, end, annual_churn, rng_h, e=e)
+    tx_full = _transactions(cust, np.full(n, np.nan), end, tx_per_year, rng_t)
+    view = sc.pre_campaign_view(cust, tx_full, churn0, start)
+    known = cust["signup"] < start
+    tier = sc.value_tiers(view["spend"])
+    stage = sc.lifecycle(view, start)
+    action = np.where(known, sc.choose_actions(tier, stage, view["count"]), "standard_care").astype(object)
+    control = rng_p.random(n) < np.array([sc.HOLDOUT[a] for a in action])
+    beta = sc.retention_call_beta(cust["sat"], cust["value"])
+    multiplier = np.where(action == "retention_call", np.exp(-beta),
+                          np.array([sc.MULTIPLIER.get(a, 1.0) for a in action]))
+    churn1 = _churn_times(cust, fb, end, annual_churn, rng_h, e=e, change_day=start, multiplier=multiplier)
+    churn1 = np.where(multiplier == 1.0, churn0, churn1)  # no effect: exactly the same day
+    churn = np.where(control, churn0, churn1)
+    nc, nday, level = _complaint_levels(fb)
+    hazard = sc.hazard_at(_base_hazard(cust, annual_churn), nc, nday, level, start)
+    alive = ~(churn0 < start) & ~cust["prospect"]
+    risk = sc.company_risk(hazard, alive, window, rng_p)
+    # the extra order a treated customer may place (if still a customer by then)
+    q = sc.response_probability(action, cust["sat"], cust["value"], alive & known)
+    order_day = start + 30.0 * rng_p.random(n)
+    order_value = sc.expected_annual_spend(cust, 1.0, SEG_TX_MULT, SEG_BASKET_LOG, CATEGORY_P, CATEGORY_PRICE) / (
+        np.exp(0.3 * cust["sat"] + 0.45 * cust["value"] - 0.145) * SEG_TX_MULT[cust["segment"]])
+    amount = np.round(order_value * np.exp(0.5 * rng_p.standard_normal(n) - 0.125), 2)
+    orders = (rng_p.random(n) < q) & ~(order_day >= churn1)
+    who = np.flatnonzero(orders)
+    tx1_full = sc.append_purchases(tx_full, who, order_day[who], amount[who], cust["pref_cat"][who])
+    got = np.flatnonzero(orders & ~control)
+    tx = sc.append_purchases(sc.truncate_transactions(tx_full, churn), got, order_day[got], amount[got],
+                             cust["pref_cat"][got])
+    return dict(churn=churn, churn0=churn0, churn1=churn1, tx=tx,
+                tx_full=tx_full, tx1_full=tx1_full, known=known, tier=tier, stage=stage, action=action, control=control,
+                multiplier=multiplier, risk=risk, clv=view["spend"], start=start, window=window,
+                tx_per_year=tx_per_year)
+
+
+def _campaign_truth(plan: dict, cust: dict, contracts: dict, cid: np.ndarray, t0: pd.Timestamp) -> dict:
+    """truth/campaign_list and truth/campaign_outcomes (both potential outcomes per customer)."""
+    n = len(cid)
+    start, window = plan["start"], plan["window"]
+    active = np.zeros(n, dtype=bool)
+    ok = (contracts["start"] < start) & ~(cust["churn_day"][contracts["cust"]] < start)
+    active[contracts["cust"][ok]] = True
+    outcome = {}
+    for arm, purchases in (("churn0", plan["tx_full"]), ("churn1", plan["tx1_full"])):
+        bought, spend = sc.window_outcome(purchases, plan[arm], start, window, n)
+        outcome[arm] = (sc.retained(bought, plan[arm], active, start, window), spend)
+    annual = sc.expected_annual_spend(cust, plan["tx_per_year"], SEG_TX_MULT, SEG_BASKET_LOG, CATEGORY_P,
+                                      CATEGORY_PRICE)
+    listed, outcomes = sc.campaign_frames(
+        cid=cid, known=plan["known"], tier=plan["tier"], stage=plan["stage"], risk=plan["risk"], clv=plan["clv"],
+        action=plan["action"], control=plan["control"], multiplier=plan["multiplier"],
+        retained0=outcome["churn0"][0], retained1=outcome["churn1"][0], spend0=outcome["churn0"][1],
+        spend1=outcome["churn1"][1], annual_value=annual, start_ts=t0 + pd.Timedelta(days=start),
+        campaign_id=sc.CAMPAIGN_ID,
+    )
+    return {"campaign_list": listed, "campaign_outcomes": outcomes}
 
 
 def _contracts(cust: dict, H: float, rng: np.random.Generator) -> dict:
