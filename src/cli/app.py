@@ -24,8 +24,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from custsat.data.mapping import MappingError
     from custsat.features.builder import FeatureInputError, LeakageError
     from custsat.models.churn import ChurnDataError
+    from custsat.models.drivers import DriversInputError
     from custsat.models.text.encoder import BaseModelMissingError
     from custsat.models.text.topics import TaxonomyError
+    from custsat.serving.evaluate_actions import ActionEvaluationError
     from custsat.serving.models import SchemaMismatchError
     from custsat.serving.pipeline import ScoringInputError
     from custsat.serving.policy import PolicyError
@@ -33,7 +35,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
     return (ContractError, InputFileError, MappingError, FetchError, DatasetNotFetchedError, FeatureInputError,
             LeakageError, ChurnDataError, SchemaMismatchError, PolicyError, ScoringInputError, ModelNotFoundError,
-            BaseModelMissingError, TaxonomyError, TrackingUnavailableError)
+            BaseModelMissingError, TaxonomyError, TrackingUnavailableError, ActionEvaluationError, DriversInputError)
 
 
 #: Errors of the machine rather than of custsat (a full disk, a read-only folder): one line too.

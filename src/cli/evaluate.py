@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from custsat.cli.app import report_errors
@@ -9,3 +11,51 @@ from custsat.models.clv_cli import evaluate_clv
 
 app = typer.Typer(help="Evaluate models against references on real data.", no_args_is_help=True)
 app.command("clv")(report_errors(evaluate_clv))
+
+
+@app.command("actions")
+@report_errors
+def actions(
+    scored: Path = typer.Option(..., "--scored", help="The scored list of the campaign (with its control groups)."),
+    input_dir: Path = typer.Option(..., "--input-dir", help="Folder with the company's data after the campaign window."),
+    window: str = typer.Option("90d", "--window", help="Outcome window after the campaign start, e.g. 90d."),
+    campaign_start: str | None = typer.Option(None, "--campaign-start", help="Default: the list's campaign_start."),
+    out: Path | None = typer.Option(None, "--out", help="Effects table (CSV/Parquet/XLSX)."),
+    report: Path | None = typer.Option(None, "--report", help="HTML page with the effects and their intervals."),
+) -> None:
+    """Did the actions work? Treated against control customers, per action, with 95% intervals."""
+    from custsat.serving.evaluate_actions import evaluate_actions
+    from custsat.serving.whatworks_report import write_whatworks_report
+
+    result = evaluate_actions(scored, input_dir, window, campaign_start=campaign_start, out=out)
+    if report is not None:
+        write_whatworks_report(report, evaluation=result, title="Actions: did they work?")
+    for row in result.retention.itertuples():
+        typer.echo(f"{row.campaign_id} {row.action_id}: retention {row.difference:+.1%} "
+                   f"[{row.ci_low:+.1%}, {row.ci_high:+.1%}] (treated {row.n_treated:,}, control {row.n_control:,})"
+                   + (f"  {row.warning}" if isinstance(row.warning, str) and row.warning else ""))
+    typer.echo(f"MLflow run {result.mlflow_run_id}" + (f"; effects {out}" if out else "")
+               + (f"; report {report}" if report else ""))
+
+
+@app.command("drivers")
+@report_errors
+def drivers(
+    surveys: Path = typer.Option(..., "--surveys", help="Survey answers: an overall score and attribute ratings."),
+    overall: str | None = typer.Option(None, "--overall", help="Overall column (default overall_satisfaction, else nps)."),
+    segment: str | None = typer.Option(None, "--segment", help="Also per value of this column."),
+    mapping: Path | None = typer.Option(None, "--mapping", help="YAML mapping the export's headers (surveys table)."),
+    method: str = typer.Option("relative_weights", "--method", help="relative_weights | shapley"),
+    out: Path | None = typer.Option(None, "--out", help="Importance table (CSV/Parquet/XLSX)."),
+    report: Path | None = typer.Option(None, "--report", help="HTML page with the importance-performance matrix."),
+) -> None:
+    """What drives satisfaction: each attribute's share of the explained variance, with bootstrap intervals."""
+    from custsat.serving.evaluate_drivers import evaluate_drivers
+
+    result = evaluate_drivers(surveys, overall, segment=segment, mapping=mapping, method=method, out=out,
+                              report=report)
+    analysis = result.analysis
+    typer.echo(f"overall {analysis.overall}: R² {analysis.r2:.3f} from {analysis.n_respondents:,} answers")
+    for row in analysis.table.itertuples():
+        typer.echo(f"  {row.rank:>2}. {row.attribute}: {row.weight:.3f} [{row.weight_low:.3f}, {row.weight_high:.3f}]"
+                   f"  {row.quadrant_en} / {row.quadrant_zh}")

@@ -51,6 +51,14 @@ def score(
     text_cache: bool = typer.Option(True, "--text-cache/--no-text-cache", help="Reuse cached text classifications."),
     unknown_customers: str | None = typer.Option(None, "--unknown-customers", help="error|warn"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    campaign: str | None = typer.Option(
+        None, "--campaign", help="Campaign id of this list's control groups (default: the as_of month, YYYY-MM).",
+    ),
+    previous_list: Path | None = typer.Option(
+        None, "--previous-list",
+        help="The list of an earlier campaign: the report shows whether its actions worked, measured on these data.",
+    ),
+    window: str = typer.Option("90d", "--window", help="With --previous-list: the outcome window after its start."),
     all_reasons: bool = typer.Option(
         False, "--all-reasons", help="Churn reasons for every customer (default: medium and high risk only).",
     ),
@@ -63,6 +71,7 @@ def score(
     customer. The run is recorded in MLflow (experiment custsat-scoring).
     """
     from custsat.data.catalog import resolve_inputs
+    from custsat.serving.evaluate_actions import parse_window
     from custsat.serving.score import score_files
 
     if workers is not None and not stream:
@@ -75,6 +84,7 @@ def score(
     result = score_files(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of, policy=policy,
                          engine=engine, chunk_size=chunk_size, language=language, text_cache=text_cache,
                          unknown_customers=unknown_customers, progress=progress, all_reasons=all_reasons,
+                         campaign_id=campaign, previous_list=previous_list, outcome_window_days=parse_window(window),
                          **({"stream": True, "batch_rows": batch_rows, "workers": workers} if stream else {}))
     _print_summary(result, out, report)
 
@@ -87,6 +97,10 @@ def _print_summary(result, out, report) -> None:
         + (f" (report: {report})" if report else "")
     )
     console.print("actions: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+    if "treatment_group" in result.scored:
+        control = int(result.scored["treatment_group"].eq("control").sum())
+        console.print(f"control groups of campaign {meta.get('campaign_id')}: {control:,} customers held out "
+                      "(they get the standard care; compare later with `custsat evaluate actions`)")
     console.print(
         "models: " + ", ".join(f"{k.replace('_model_version', '')}={v}" for k, v in meta["model_versions"].items())
         + f"; scoring_run_id={meta['scoring_run_id']}; MLflow run {result.mlflow_run_id}"

@@ -107,3 +107,26 @@ def _print_churn_summary(result) -> None:
                   f"Brier {result.champion_metrics['brier']:.4f}")
     out.print(f"registered {result.model_name} v{result.model_version} -> [bold]{result.decision}[/bold] "
               f"(run {result.run_id}; n_validation={int(m['val_n'])}, base rate {m['val_base_rate']:.3f})")
+
+
+@app.command("uplift")
+@report_errors
+def uplift(
+    scored: Path = typer.Option(..., "--scored", help="The scored list of a past campaign (with control groups)."),
+    input_dir: Path = typer.Option(..., "--input-dir", help="Folder with the company's data after the campaign window."),
+    action: str = typer.Option("retention_call", "--action", help="The action whose uplift is learnt."),
+    window: str = typer.Option("90d", "--window", help="Outcome window after the campaign start."),
+    learner: str = typer.Option("x", "--learner", help="t | x (meta-learner on LightGBM)."),
+) -> None:
+    """Learn who responds to an action from a past randomised campaign; compare with targeting by churn risk."""
+    from custsat.config import get_settings
+    from custsat.data.catalog import load_validated_folder
+    from custsat.models.uplift import train_uplift
+    from custsat.serving.evaluate_actions import parse_window, read_campaign_list
+
+    listed, start = read_campaign_list(scored)
+    tables = load_validated_folder(input_dir)
+    _, targeting, frame = train_uplift(tables, listed, action=action, start=start, window_days=parse_window(window),
+                                       learner=learner, seed=get_settings().seed)
+    typer.echo(f"{action}: {len(frame):,} customers of the campaign; targeting the top 10% on held-out customers:")
+    typer.echo(targeting.to_string(index=False))

@@ -111,7 +111,8 @@ def assign_treatment(
     control = draw < share
     out["campaign_id"] = str(campaign_id)
     if campaign_start is not None:
-        out["campaign_start"] = pd.Timestamp(campaign_start)
+        # microseconds: what DuckDB and Parquet keep, so every scoring path writes the same type
+        out["campaign_start"] = pd.Series(pd.Timestamp(campaign_start), index=out.index).astype("datetime64[us]")
     out["treatment_group"] = np.where(control, CONTROL, TREATED).astype(object)
     out["intended_action_id"] = intended.to_numpy(dtype=object)
     out["holdout_share"] = share

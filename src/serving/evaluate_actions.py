@@ -106,7 +106,7 @@ def _formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate_actions(
     scored_path: str | Path,
-    input_dir: str | Path,
+    input_dir: str | Path | None,
     window_days: Any = 90,
     *,
     campaign_start: Any = None,
@@ -115,6 +115,7 @@ def evaluate_actions(
     baseline_days: int = 365,
     log_run: bool = True,
     unknown_customers: str | None = None,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> ActionEvaluation:
     """Effects of the actions of the list at ``scored_path``, from the data in ``input_dir``.
 
@@ -122,13 +123,15 @@ def evaluate_actions(
     ``campaign_start`` defaults to the list's ``campaign_start`` column. ``out``: CSV of
     the effects table (written atomically). Customers of the list missing from the new
     data count as not retained (they bought nothing); their number is in the metadata.
+    ``tables``: the new data, already validated (scoring passes its own), instead of ``input_dir``.
     """
     from custsat.data.catalog import resolve_inputs
     from custsat.data.ingest import load_validated
 
     window = parse_window(window_days)
     listed, start = read_campaign_list(scored_path, campaign_start)
-    tables = load_validated(resolve_inputs(input_dir), unknown_customers=unknown_customers)
+    if tables is None:
+        tables = load_validated(resolve_inputs(input_dir), unknown_customers=unknown_customers)
     last_event = pd.Timestamp(tables["transactions"]["timestamp"].max())
     end = start + pd.Timedelta(days=window)
     outcomes = customer_outcomes(tables, listed["customer_id"], start, window, baseline_days=baseline_days)

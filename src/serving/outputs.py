@@ -31,7 +31,7 @@ SCORED_LIST_COLUMNS: tuple[str, ...] = (
     "churn_probability", "churn_risk_tier", "churn_reasons",
     "clv", "clv_low", "clv_high", "clv_tier", "expected_remaining_lifetime_days",
     "recommended_action", "action_reason", "priority",
-    "action_id",
+    "action_id", "campaign_id", "treatment_group", "intended_action_id",
     "sentiment_model_version", "topic_model_version", "churn_model_version", "clv_model_version",
     "scoring_run_id",
 )

@@ -44,6 +44,7 @@ from custsat.features.signals import feedback_signals
 from custsat.models import drift as drift_mod
 from custsat.models.registry import CHURN_MODEL, CLV_MODEL
 from custsat.models.text.served import FeedbackLabeller, TextModels, text_cache_path
+from custsat.serving.campaigns import assign_treatment, default_campaign_id
 from custsat.serving.models import ServedModel, load_served, predict_chunks
 from custsat.serving.outputs import prepare_output, scoring_run_id, top_topics
 from custsat.serving.policy import Policy, assign_actions, load_policy
@@ -103,6 +104,9 @@ class ScoringRequest:
     log_run: bool = True
     churn_params: Mapping[str, Any] | None = None
     all_reasons: bool = False
+    campaign_id: str | None = None
+    previous_list: Path | None = None
+    outcome_window_days: int = 90
     out: Path | None = None
     fmt: str | None = None
     report: Path | None = None
@@ -133,6 +137,7 @@ class CustomerScoring:
     model_versions: Mapping[str, str]
     run_id: str
     drift_reference: Mapping[str, Any] | None
+    campaign_id: str
     engine: str = "duckdb"
 
 
@@ -144,9 +149,11 @@ class ScoringBackend(Protocol):
     def label_feedback(self, labeller: FeedbackLabeller) -> None: ...
     def build_features(self, as_of: pd.Timestamp, config: Any) -> int: ...
     def score(self, job: CustomerScoring, models: ScoringModels, progress: bool) -> drift_mod.DriftCounter | None: ...
-    def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any],
-                      drift: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]: ...
+    def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any], drift: pd.DataFrame | None,
+                      extras: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame | None]: ...
     def describe(self) -> dict[str, Any]: ...
+    def validated_tables(self) -> dict[str, pd.DataFrame]: ...
+    def surveys(self) -> pd.DataFrame | None: ...
 
 
 # --------------------------------------------------------------------------- stages
@@ -319,6 +326,8 @@ def score_customers(
         scored[col] = clv_out[col].to_numpy() if col in clv_out else np.nan
     actions = assign_actions(scored, job.policy, language=job.language)
     scored = pd.concat([scored, actions], axis=1)
+    # control groups: a deterministic share of each action's customers gets the default action
+    scored = assign_treatment(scored, job.policy, job.campaign_id, campaign_start=job.as_of, language=job.language)
     for key, value in job.model_versions.items():
         scored[key] = str(value)
     scored["scoring_run_id"] = job.run_id
@@ -331,6 +340,30 @@ def count_drift(job: CustomerScoring, features: pd.DataFrame) -> drift_mod.Drift
     if job.drift_reference is None:
         return None
     return drift_mod.DriftCounter(job.drift_reference).update(features[in_churn_population(features, job.config)])
+
+
+def what_works(request: ScoringRequest, backend: ScoringBackend, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The report's evidence sections: the effects of the previous list's actions, measured on
+    this scoring's data (``previous_list``), and the drivers of satisfaction when the data hold
+    a surveys table with attribute ratings."""
+    extras: dict[str, Any] = {}
+    tables = backend.validated_tables() if request.previous_list is not None else None
+    if request.previous_list is not None:
+        from custsat.serving.evaluate_actions import evaluate_actions
+
+        extras["action_evaluation"] = evaluate_actions(
+            request.previous_list, None, request.outcome_window_days, tables=tables, log_run=request.log_run)
+        metadata["previous_list"] = str(request.previous_list)
+    surveys = backend.surveys()
+    if surveys is not None and len(surveys):
+        from custsat.models.drivers import DriversInputError
+        from custsat.serving.evaluate_drivers import evaluate_drivers
+
+        try:
+            extras["drivers"] = evaluate_drivers(surveys, log_run=request.log_run).analysis
+        except DriversInputError as error:  # a surveys table without attribute ratings: nothing to analyse
+            log.warning("drivers of satisfaction not analysed: %s", error)
+    return extras
 
 
 # --------------------------------------------------------------------------- record
@@ -357,6 +390,7 @@ def run_metadata(
     customers_scored: int,
     text_stats: Mapping[str, Any],
     drift_table: pd.DataFrame | None,
+    campaign_id: str,
 ) -> dict[str, Any]:
     """What a scoring run records (MLflow, report header)."""
     return {
@@ -373,13 +407,14 @@ def run_metadata(
         "drift_reference": drift_table is not None,
         "drifted_features": drifted_features(drift_table),
         "policy_actions": {a.id: {"en": a.en, "zh": a.zh, "priority": i + 1} for i, a in enumerate(policy.actions)},
+        "campaign_id": campaign_id,
     }
 
 
 def tier_distributions(scored: pd.DataFrame) -> dict[str, dict[str, int]]:
     out = {}
     for col in ("value_tier", "churn_risk_tier", "clv_tier", "satisfaction_tier", "lifecycle_stage", "abc_class",
-                "nps_category", "action_id"):
+                "nps_category", "action_id", "treatment_group", "intended_action_id"):
         if col in scored:
             counts = scored[col].astype(object).where(scored[col].notna(), "missing").value_counts().sort_index()
             out[col] = {str(k): int(v) for k, v in counts.items()}
@@ -517,7 +552,7 @@ def run_scoring(backend: ScoringBackend, request: ScoringRequest) -> ScoringResu
         as_of=as_of, policy=policy, config=config, chunk_size=request.chunk_size,
         churn_params=churn_reason_params(request.all_reasons, request.churn_params), language=request.language,
         model_versions=model_versions, run_id=run_id, drift_reference=drift_mod.find_reference(models.churn.model),
-        engine=request.engine,
+        campaign_id=request.campaign_id or default_campaign_id(as_of), engine=request.engine,
     )
     drift_counter = backend.score(job, models, request.progress)
     drift_table = drift_counter.table() if drift_counter is not None else None
@@ -526,10 +561,12 @@ def run_scoring(backend: ScoringBackend, request: ScoringRequest) -> ScoringResu
     metadata = run_metadata(
         run_id=run_id, as_of=as_of, engine=request.engine, model_versions=model_versions, models=models,
         input_fingerprints=fingerprints, policy=policy, row_counts=row_counts, customers_scored=n_customers,
-        text_stats=labeller.stats, drift_table=drift_table,
+        text_stats=labeller.stats, drift_table=drift_table, campaign_id=job.campaign_id,
     )
     metadata.update(backend.describe())
-    scored, feedback = backend.write_outputs(request, metadata, drift_table)
+    extras = what_works(request, backend, metadata)
+    timer.lap("what_works")
+    scored, feedback = backend.write_outputs(request, metadata, drift_table, extras)
     timer.lap("write_outputs")
     metadata["stage_seconds"] = timer.laps
     metadata["stage_peak_rss_mib"] = timer.peaks

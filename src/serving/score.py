@@ -99,8 +99,8 @@ class InMemoryBackend:
             return None
         return count_drift(job, self.features)
 
-    def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any],
-                      drift: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any], drift: pd.DataFrame | None,
+                      extras: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         from custsat.serving.report import write_scoring_report
 
         assert self.scored is not None
@@ -110,11 +110,17 @@ class InMemoryBackend:
             if out is not None:
                 write_scored(self.scored, out, fmt=fmt, csv_bom=request.csv_bom, summary=summary_table(self.scored))
             if report is not None:
-                write_scoring_report(report, self.scored, feedback=feedback, drift=drift, metadata=metadata)
+                write_scoring_report(report, self.scored, feedback=feedback, drift=drift, metadata=metadata, **extras)
         return self.scored, feedback
 
     def describe(self) -> dict[str, Any]:
         return {}
+
+    def validated_tables(self) -> dict[str, pd.DataFrame]:
+        return self.tables
+
+    def surveys(self) -> pd.DataFrame | None:
+        return self.tables.get("surveys")
 
 
 def score_tables(

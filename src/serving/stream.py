@@ -68,7 +68,8 @@ ROW = "_row"  #: staged column: the row's position in its input file (0-based)
 CHUNK = "chunk"
 #: What the report, the MLflow record and the CLI summary read of the scored list.
 SUMMARY_COLUMNS = ("rfm_segment", "abc_class", "value_tier", "lifecycle_stage", "satisfaction_tier", "nps_category",
-                   "complaints_open", "churn_probability", "churn_risk_tier", "clv", "clv_tier", "action_id")
+                   "complaints_open", "churn_probability", "churn_risk_tier", "clv", "clv_tier", "action_id",
+                   "campaign_id", "treatment_group", "intended_action_id")
 REPORT_FEEDBACK_COLUMNS = ("timestamp", "topics", "sentiment", "rating")
 
 
@@ -602,8 +603,8 @@ class StreamedBackend:
         self.pool.close()  # the workers' memory is not needed for the outputs
         return drift
 
-    def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any],
-                      drift: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any], drift: pd.DataFrame | None,
+                      extras: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         from custsat.serving.report import write_scoring_report
 
         parts = self.work / "scored"
@@ -620,8 +621,20 @@ class StreamedBackend:
             summary = summary_frame(parts)
             if report is not None:
                 write_scoring_report(report, summary, feedback=feedback, drift=drift, metadata=metadata,
-                                     examples=examples)
+                                     examples=examples, **extras)
         return summary, feedback
+
+    def validated_tables(self) -> dict[str, pd.DataFrame]:
+        raise ScoringInputError("evaluating a previous list (--previous-list) reads the new data whole: "
+                                "score without --stream, or run `custsat evaluate actions`")
+
+    def surveys(self) -> pd.DataFrame | None:
+        """The staged surveys (small: one row per answer), for the drivers of satisfaction."""
+        import pyarrow.parquet as pq
+
+        if "surveys" not in self.staged:
+            return None
+        return pq.read_table(self.staged["surveys"]).to_pandas().sort_values(ROW).drop(columns=[ROW])
 
     def describe(self) -> dict[str, Any]:
         return {"streamed": True, "chunk_size": int(self.chunk_size), "chunks": int(self.n_chunks),
