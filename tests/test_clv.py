@@ -251,13 +251,13 @@ def test_a_customer_gets_the_same_prediction_in_any_chunk(fitted_champion, simul
     pd.testing.assert_frame_equal(part, full.iloc[::7])
 
 
-def test_reranker_keeps_the_expected_number_of_buyers(fitted_champion, simulated):
+def test_reranker_keeps_the_expected_total_spend(fitted_champion, simulated):
     est, known = fitted_champion
     frame = build_scoring_frame(known, simulated.calibration_end)
     dist = est.spend_distribution(frame)
-    base = est._structure(frame, est.forecast_horizon_days_)["p_buy"]
-    assert dist.p_buy.sum() == pytest.approx(base.sum(), rel=1e-6)
-    assert not np.allclose(dist.p_buy, base)  # it does move buyers around
+    structure = est._structure(frame, est.forecast_horizon_days_)
+    assert dist.mean.sum() == pytest.approx(structure["spend"].sum(), rel=1e-6)
+    assert not np.allclose(dist.p_buy, structure["p_buy"])  # it does move spend between customers
 
 
 @pytest.mark.parametrize("kwargs, message", [

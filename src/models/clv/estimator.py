@@ -10,7 +10,7 @@ months of 30.4375 days unless ``horizon_days`` is given):
 2. **Spend per purchase** — Gamma-Gamma (:class:`.GammaGammaModel`).
 3. **Who buys** (``rerank=True``) — a LightGBM correction of P(buy) learned on a
    time-shifted window (:mod:`.reranker`); it moves expected spend between customers, the
-   purchase model keeps the total.
+   purchase and spend models keep the total.
 4. **Distribution** — spend over the horizon is zero or log-normal with the moments of 1–3
    (:mod:`.distribution`); intervals and quantiles are closed-form.
 
@@ -198,12 +198,13 @@ class SurvivalCLV(BaseEstimator):
         frame = build_scoring_frame(transactions, as_of, _features_at(features, as_of), contracts)
         self.training_window_days_ = None
         self.reranker_ = None
-        initial = None
         if self.rerank:
             window = training_window_days(self.forecast_horizon_days_, float(frame["T_days"].max()))
             if window >= _MIN_TRAINING_WINDOW_DAYS:
-                initial = self._fit_reranker(transactions, as_of, window, features, contracts)
-        self._fit_structure(frame, initial)
+                self._fit_reranker(transactions, as_of, window, features, contracts)
+        # no warm start from the earlier cut-off: a short history can put the purchase model at
+        # a degenerate optimum (Lomax shape → ∞) from which the full fit would not move away
+        self._fit_structure(frame)
         self._fit_offsets(frame)
         point = self.predict_frame(frame, tiers=False)
         lo, hi = self.tier_quantiles
@@ -211,25 +212,23 @@ class SurvivalCLV(BaseEstimator):
         self.n_customers_ = len(frame)
         return self
 
-    def _fit_structure(self, frame: pd.DataFrame, initial: np.ndarray | None = None) -> None:
+    def _fit_structure(self, frame: pd.DataFrame) -> None:
         self.purchase_model_ = clone(self.purchase_model if self.purchase_model is not None else SurvivalNBD())
-        self.purchase_model_.fit(frame, initial=initial)
+        self.purchase_model_.fit(frame)
         self.spend_model_ = clone(self.spend_model if self.spend_model is not None else GammaGammaModel())
         self.spend_model_.fit(frame["frequency"], frame["monetary_value"])
 
-    def _fit_reranker(self, transactions, as_of, window: int, features, contracts) -> np.ndarray | None:
-        """Purchase and spend models at as_of − W, reranker on who bought in (as_of − W, as_of].
-
-        Returns the purchase model's parameters at the earlier cut-off (a warm start)."""
+    def _fit_reranker(self, transactions, as_of, window: int, features, contracts) -> None:
+        """Purchase and spend models at as_of − W, reranker on who bought in (as_of − W, as_of]."""
         start = as_of - pd.Timedelta(days=window)
         past = transactions[transactions["timestamp"] < start + pd.Timedelta(days=1)]
         try:
             frame = build_scoring_frame(past, start, _features_at(features, start), contracts)
         except ValueError:  # no purchase before the window
-            return None
+            return
         bought = holdout_actuals(transactions, start, as_of, frame.index)["purchases"].to_numpy() > 0
         if frame.shape[0] < 50 or bought.all() or not bought.any():
-            return None
+            return
         self._fit_structure(frame)
         structure = self._structure(frame, float(window), with_features=True)
         self.reranker_ = clone(self.reranker if self.reranker is not None else PurchaseReranker())
@@ -237,7 +236,6 @@ class SurvivalCLV(BaseEstimator):
         self.reranker_.fit(structure["features"], bought, structure["p_buy"])
         self.training_window_days_ = window
         self.training_window_start_ = str(start.date())
-        return getattr(self.purchase_model_, "theta_", None)
 
     def _fit_offsets(self, frame: pd.DataFrame) -> None:
         """Re-centre the reranker at the forecast and CLV horizons on the training customers."""
@@ -247,7 +245,8 @@ class SurvivalCLV(BaseEstimator):
         for horizon in {self.forecast_horizon_days_, self.clv_horizon_days_}:
             structure = self._structure(frame, horizon)
             correction = self.reranker_.correction(structure["features"])
-            self.level_shifts_[horizon] = PurchaseReranker.level_shift(structure["p_buy"], correction)
+            spend_if_buying = structure["spend"] / structure["p_buy"]
+            self.level_shifts_[horizon] = PurchaseReranker.level_shift(structure["p_buy"], correction, spend_if_buying)
 
     # ------------------------------------------------------------------ prediction pieces
     def _structure(self, frame: pd.DataFrame, horizon: float, months: int = 0, *,

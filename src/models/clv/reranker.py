@@ -10,9 +10,9 @@ boosted from the purchase model's log-odds (``init_score``), so with no signal i
 the purchase model unchanged.
 
 At prediction the correction is applied to the purchase model's P(buy) over the forecast
-horizon and re-centred once, at fit, so that the expected number of buyers equals the purchase
-model's (:meth:`PurchaseReranker.level_shift`): the learned part changes *who* is expected to
-buy, the structural model keeps *how many*. (Across CDNOW's windows the purchase level moves
+horizon and re-centred once, at fit, so that the expected total spend of the training
+customers equals the purchase model's (:meth:`PurchaseReranker.level_shift`): the learned part
+changes *who* is expected to buy, the structural model keeps *how much* is spent in all. (Across CDNOW's windows the purchase level moves
 with the season; a correction learned on one window would carry that window's level into the
 next.)
 """
@@ -52,20 +52,37 @@ def reranker_features(frame: pd.DataFrame, forecast: pd.DataFrame, horizon_days:
 class PurchaseReranker(BaseEstimator):
     """LightGBM correction of the purchase model's log-odds of buying (see module doc).
 
-    The defaults (100 trees of 7 leaves, learning rate 0.03, at least 100 customers a leaf, no
-    row or column sampling, so the fit does not depend on the seed) were chosen on CDNOW's
-    earliest calibration split only.
+    The number of trees (at most ``n_estimators``) is chosen on the training window itself:
+    every ``validation_every``-th customer (in frame order) is held out, boosting stops after
+    ``early_stopping_rounds`` rounds without a lower held-out log-loss, and the model is refitted
+    on all customers with the best number of trees — none when no tree helps, and then the
+    purchase model is returned unchanged. Trees of ``num_leaves`` leaves, at least
+    ``min_child_samples`` customers a leaf, no row or column sampling (the fit does not depend
+    on the seed). Defaults chosen on CDNOW's earliest calibration split.
     """
 
-    def __init__(self, n_estimators: int = 100, learning_rate: float = 0.03, num_leaves: int = 7,
-                 min_child_samples: int = 100, reg_lambda: float = 1.0, n_threads: int = 1, seed: int = 0):
+    def __init__(self, n_estimators: int = 300, learning_rate: float = 0.03, num_leaves: int = 7,
+                 min_child_samples: int = 100, reg_lambda: float = 1.0, validation_every: int = 5,
+                 early_stopping_rounds: int = 20, n_threads: int = 1, seed: int = 0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.reg_lambda = reg_lambda
+        self.validation_every = validation_every
+        self.early_stopping_rounds = early_stopping_rounds
         self.n_threads = n_threads
         self.seed = seed
+
+    def _booster(self, n_estimators: int):
+        import lightgbm as lgb
+
+        return lgb.LGBMClassifier(
+            n_estimators=n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples, reg_lambda=self.reg_lambda, subsample=1.0,
+            colsample_bytree=1.0, n_jobs=self.n_threads, random_state=self.seed, deterministic=True,
+            force_row_wise=True, verbose=-1,
+        )
 
     def fit(self, X: pd.DataFrame, bought, base_probability) -> PurchaseReranker:
         """``bought``: 1 when the customer bought in the training window; ``base_probability``:
@@ -76,13 +93,16 @@ class PurchaseReranker(BaseEstimator):
         if len(np.unique(y)) < 2:
             raise ValueError("the reranker's training window needs buyers and non-buyers")
         self.feature_names_ = list(X.columns)
-        self.model_ = lgb.LGBMClassifier(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples, reg_lambda=self.reg_lambda, subsample=1.0,
-            colsample_bytree=1.0, n_jobs=self.n_threads, random_state=self.seed, deterministic=True,
-            force_row_wise=True, verbose=-1,
+        values = X[self.feature_names_].to_numpy(dtype=float)
+        init = logit(base_probability)
+        held_out = np.arange(len(y)) % self.validation_every == 0
+        probe = self._booster(self.n_estimators).fit(
+            values[~held_out], y[~held_out], init_score=init[~held_out],
+            eval_X=(values[held_out],), eval_y=(y[held_out],), eval_init_score=[init[held_out]],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
-        self.model_.fit(X[self.feature_names_].to_numpy(dtype=float), y, init_score=logit(base_probability))
+        self.n_trees_ = int(probe.best_iteration_ or 0)
+        self.model_ = self._booster(self.n_trees_).fit(values, y, init_score=init) if self.n_trees_ else None
         return self
 
     def correction(self, X: pd.DataFrame) -> np.ndarray:
@@ -92,14 +112,18 @@ class PurchaseReranker(BaseEstimator):
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise ValueError(f"customer frame lacks reranker input column(s) {missing}")
+        if self.model_ is None:
+            return np.zeros(len(X))
         return self.model_.predict(X[self.feature_names_].to_numpy(dtype=float), raw_score=True)
 
     @staticmethod
-    def level_shift(base_probability, correction) -> float:
-        """s such that Σ expit(logit p + δ − s) = Σ p: the corrected P(buy) keep the number of buyers."""
+    def level_shift(base_probability, correction, spend_if_buying) -> float:
+        """s such that Σ expit(logit p + δ − s)·m = Σ p·m, m = expected spend given a purchase:
+        the corrected P(buy) keep the purchase model's expected total spend."""
         z = logit(base_probability) + np.asarray(correction, dtype=float)
-        target = float(np.clip(base_probability, 1e-6, 1 - 1e-6).sum())
-        return float(optimize.brentq(lambda s: special.expit(z - s).sum() - target, -30.0, 30.0, xtol=1e-10))
+        m = np.asarray(spend_if_buying, dtype=float)
+        target = float((np.clip(base_probability, 1e-6, 1 - 1e-6) * m).sum())
+        return float(optimize.brentq(lambda s: (special.expit(z - s) * m).sum() - target, -30.0, 30.0, xtol=1e-10))
 
     @staticmethod
     def apply(base_probability, correction, shift: float) -> np.ndarray:

@@ -9,6 +9,9 @@ the current champion — its configuration refitted on the same window — likew
 (:func:`custsat.models.registry.gate`). The registered model is then refitted on everything
 up to ``as_of``.
 
+The champion's lifetime takes the satisfaction features known for at least half of the
+customers at the validation cut-off as AFT covariates (:func:`lifetime_covariates`).
+
 When there is no champion yet and the candidate loses, the better of the two structural
 baselines (BG/NBD + GG, Pareto/NBD + GG, by validation RMSE) is fitted, registered and made
 champion, tagged ``clv_kind=<baseline>`` and ``baseline=true``; the candidate stays challenger.
@@ -28,7 +31,7 @@ from custsat.config import cpu_threads, get_settings
 from custsat.models.registry import CLV_MODEL, Comparison, GateDecision, apply_decision, gate
 
 from .baselines import bgnbd_gg, pareto_nbd_gg
-from .crm_tables import load_crm_tables, satisfaction_source
+from .crm_tables import SATISFACTION_FEATURES, load_crm_tables, satisfaction_source
 from .estimator import SurvivalCLV, build_scoring_frame
 from .lifetime import lifetime_family
 from .protocol import CHAMPION, EvaluationData, Split, SplitResult, evaluate_split
@@ -40,14 +43,14 @@ CONFIG_TAG = "clv_config"
 
 
 def make_clv_model(kind: str, *, horizon_days: float | None = None, lifetime: str = "pareto2_aft",
-                   horizon_months: int = 12, discount_rate: float = 0.01, margin: float = 1.0,
-                   seed: int = 0, n_threads: int = 1) -> SurvivalCLV:
+                   lifetime_covariates: tuple[str, ...] | list[str] = (), horizon_months: int = 12,
+                   discount_rate: float = 0.01, margin: float = 1.0, seed: int = 0, n_threads: int = 1) -> SurvivalCLV:
     """The CLV model of ``kind`` (``survival_clv``, ``bgnbd_gg``, ``pareto_nbd_gg``), unfitted."""
     common = {"horizon_months": horizon_months, "discount_rate": discount_rate, "margin": margin}
     if kind == CHAMPION:
         lifetime_family(lifetime)
-        return SurvivalCLV(purchase_model=SurvivalNBD(lifetime=lifetime), horizon_days=horizon_days,
-                           seed=seed, n_threads=n_threads, **common)
+        return SurvivalCLV(purchase_model=SurvivalNBD(lifetime=lifetime, covariates=tuple(lifetime_covariates)),
+                           horizon_days=horizon_days, seed=seed, n_threads=n_threads, **common)
     if kind == "bgnbd_gg":
         return bgnbd_gg(horizon_days, **common)
     if kind == "pareto_nbd_gg":
@@ -71,6 +74,17 @@ def gate_comparisons(validation: SplitResult, candidate: str, references: dict[s
     m = validation.metrics
     return [Comparison(metric, label, float(m.loc[candidate, metric]), float(m.loc[name, metric]), higher)
             for label, name in references.items() for metric, higher in GATE_METRICS]
+
+
+def lifetime_covariates(tables: dict[str, pd.DataFrame], day: pd.Timestamp, min_share: float = 0.5) -> list[str]:
+    """Satisfaction features known for at least ``min_share`` of the customers at ``day``: the
+    covariates of the champion's lifetime (its AFT scale)."""
+    source = satisfaction_source(tables)
+    features = source(day) if source else None
+    if features is None:
+        return []
+    share = features.drop(columns="customer_id").notna().mean()
+    return [c for c in SATISFACTION_FEATURES if c in share.index and share[c] >= min_share]
 
 
 def _champion_config() -> tuple[str | None, dict[str, Any] | None]:
@@ -130,7 +144,8 @@ def train_and_register(
     as_of_ts = pd.Timestamp(as_of).floor("D") if as_of else tables["transactions"]["timestamp"].max().floor("D")
     shared = {"horizon_months": horizon_months, "discount_rate": discount_rate, "margin": margin,
               "seed": seed, "n_threads": n_threads}
-    configs = {CHAMPION: {"kind": CHAMPION, "lifetime": lifetime, **shared},
+    covariates = lifetime_covariates(tables, as_of_ts - pd.Timedelta(days=validation_days))
+    configs = {CHAMPION: {"kind": CHAMPION, "lifetime": lifetime, "lifetime_covariates": covariates, **shared},
                **{name: {"kind": name, **shared} for name in BASELINES}}
     champion_version, champion_config = _champion_config() if register else (None, None)
     if champion_config:
