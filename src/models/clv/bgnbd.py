@@ -56,7 +56,7 @@ class BGNBD(BaseEstimator):
         self.n_nodes = n_nodes
         self.max_terms = max_terms
 
-    def fit(self, frame: pd.DataFrame, y=None, *, initial: np.ndarray | None = None) -> BGNBD:  # noqa: ARG002
+    def fit(self, frame: pd.DataFrame, y=None) -> BGNBD:  # noqa: ARG002
         """Maximum likelihood on a customer frame (``frequency``, ``recency_days``, ``T_days``)."""
         x, t_x, T = _history(frame)
         if len(x) < 10 or x.sum() < 3:
@@ -70,7 +70,7 @@ class BGNBD(BaseEstimator):
             return -(counts @ ll) / n + self.penalizer * float(theta @ theta)
 
         rate = max(x.sum() / max(T.sum(), 1.0), 1e-4)
-        start = np.log([0.5, 0.5 / rate, 1.0, 3.0]) if initial is None else np.asarray(initial, dtype=float)
+        start = np.log([0.5, 0.5 / rate, 1.0, 3.0])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             result = optimize.minimize(objective, start, method="L-BFGS-B",
                                        options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-8})

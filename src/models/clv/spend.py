@@ -47,14 +47,18 @@ class GammaGammaModel(BaseEstimator):
                 f"Gamma-Gamma needs at least 3 customers with a repeat purchase and positive spend; got {int(keep.sum())}"
             )
         x, m = x[keep], m[keep]
-        fun = lambda lp: self._neg_ll(lp, x, m, self.penalizer)  # noqa: E731
-        best = None
-        for start in (np.log([1.0, 1.0, 1.0]), np.log([5.0, 3.0, float(np.mean(m))])):
-            res = optimize.minimize(fun, start, method="Nelder-Mead",
-                                    options={"xatol": 1e-8, "fatol": 1e-8, "maxiter": 20000})
-            res = optimize.minimize(fun, res.x, method="BFGS")
-            if best is None or res.fun < best.fun:
-                best = res
+        fun = lambda lp: self._neg_ll(lp, x, m, self.penalizer) / len(x)  # noqa: E731
+        # one quasi-Newton run from a moment-based start; Nelder-Mead from two starts only when
+        # it does not converge
+        best = optimize.minimize(fun, np.log([5.0, 3.0, 2.0 * float(np.mean(m)) / 5.0]), method="L-BFGS-B",
+                                 options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000})
+        if not best.success:
+            for start in (np.log([1.0, 1.0, 1.0]), np.log([5.0, 3.0, float(np.mean(m))])):
+                res = optimize.minimize(fun, start, method="Nelder-Mead",
+                                        options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000})
+                res = optimize.minimize(fun, res.x, method="BFGS")
+                if res.fun < best.fun:
+                    best = res
         self.p_, self.q_, self.gamma_ = (float(v) for v in np.exp(best.x))
         self.log_likelihood_ = -float(self._neg_ll(best.x, x, m, 0.0))
         self.n_fit_ = int(keep.sum())

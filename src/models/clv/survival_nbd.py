@@ -152,12 +152,8 @@ class SurvivalNBD(BaseEstimator):
         rate = max(x.sum() / max(T.sum(), 1.0), 1e-4)
         return np.r_[np.log([0.5, 0.5 / rate, 0.7]), np.log(max(np.median(T), 1.0) * 2.0)]
 
-    def fit(self, frame: pd.DataFrame, y=None, *, initial: np.ndarray | None = None) -> SurvivalNBD:  # noqa: ARG002
-        """Fit on a customer frame (``frequency``, ``recency_days``, ``T_days`` and the covariates).
-
-        ``initial``: a starting parameter vector (``theta_`` of an earlier fit, e.g. on an
-        earlier cut-off of the same customers); the optimum does not depend on it.
-        """
+    def fit(self, frame: pd.DataFrame, y=None) -> SurvivalNBD:  # noqa: ARG002
+        """Fit on a customer frame (``frequency``, ``recency_days``, ``T_days`` and the covariates)."""
         lifetime_family(self.lifetime)
         if self.penalizer < 0:
             raise ValueError(f"penalizer must be ≥ 0; got {self.penalizer}")
@@ -175,22 +171,25 @@ class SurvivalNBD(BaseEstimator):
             self.covariate_means_ = Z.mean()
             self.covariate_stds_ = Z.std(ddof=0).replace(0.0, 1.0)
         Z = self._covariate_matrix(frame)
-        nodes, weights = _unit_nodes(self.n_nodes)
         n = len(x)
         # customers with the same history and covariates share one likelihood term: CDNOW's
         # 23,570 customers have ~9,000 distinct (x, t_x, T)
         rows, counts = np.unique(np.column_stack([x, t_x, T, Z]), axis=0, return_counts=True)
         ux, ut_x, uT, uZ = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3:]
 
-        def objective(theta):
+        def objective(theta, nodes, weights):
             ll = self._log_likelihood(theta, ux, ut_x, uT, uZ, nodes, weights)
             return -(counts @ ll) / n + self.penalizer * float(theta[4:] @ theta[4:])
 
-        start = self._start(x, T) if initial is None else np.asarray(initial, dtype=float)[:4]
-        start = np.r_[start, np.zeros(Z.shape[1])] if len(start) == 4 else start
+        start = np.r_[self._start(x, T), np.zeros(Z.shape[1])]
+        # the bulk of the search on a coarse quadrature, then the optimum on the full one
+        coarse = max(4, self.n_nodes // 2)
         with np.errstate(over="ignore", invalid="ignore"):
-            result = optimize.minimize(objective, start, method="L-BFGS-B",
-                                       options={"maxiter": self.max_iter, "ftol": 1e-12, "gtol": 1e-7})
+            for n_nodes, ftol in ((coarse, 1e-9), (self.n_nodes, 1e-12)):
+                result = optimize.minimize(objective, start, args=_unit_nodes(n_nodes), method="L-BFGS-B",
+                                           options={"maxiter": self.max_iter, "ftol": ftol, "gtol": 1e-7})
+                start = result.x
+        nodes, weights = _unit_nodes(self.n_nodes)
         if not np.isfinite(result.fun):
             raise RuntimeError(f"the survival CLV fit did not converge ({result.message}); check the purchase histories")
         self.theta_ = result.x
