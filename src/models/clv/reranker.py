@@ -114,7 +114,8 @@ class PurchaseReranker(BaseEstimator):
             raise ValueError(f"customer frame lacks reranker input column(s) {missing}")
         if self.model_ is None:
             return np.zeros(len(X))
-        return self.model_.predict(X[self.feature_names_].to_numpy(dtype=float), raw_score=True)
+        # one thread: scoring runs one worker per core, and a few shallow trees need no more
+        return self.model_.predict(X[self.feature_names_].to_numpy(dtype=float), raw_score=True, num_threads=1)
 
     @staticmethod
     def level_shift(base_probability, correction, spend_if_buying) -> float:
