@@ -66,14 +66,13 @@ def project(store, monkeypatch):
 
 
 def _train_clv(tables, folder):
-    """Register a CLV champion with the CLV helper's training code (small simulation budget)."""
+    """Register a CLV champion with the CLV training code (short bootstrap)."""
     from custsat.models.clv.train import train_and_register
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         frame.to_parquet(folder / f"{name}.parquet", index=False)
-    train_and_register(folder, as_of=str((AS_OF - pd.Timedelta(days=1)).date()),
-                       em_iterations=5, n_param_draws=5, n_process_draws=5)
+    train_and_register(folder, as_of=str((AS_OF - pd.Timedelta(days=1)).date()), n_boot=20)
 
 
 def oracle_text_models(truth: pd.DataFrame, calls: list | None = None):
