@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from custsat.models.churn import ChurnModel, TabularEncoder
+from custsat.models.clv import SurvivalCLV
 
 
 def churn_rows(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -22,9 +23,18 @@ def churn_rows(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return X, y
 
 
+def clv_rows(n: int = 300, seed: int = 0):
+    from custsat.data.synth import generate_crm
+
+    crm = generate_crm(n, seed=seed)
+    tx = crm.tables["transactions"]
+    return tx, pd.Timestamp(tx["timestamp"].max()).normalize()
+
+
 ESTIMATORS = [
     pytest.param(lambda: ChurnModel(n_estimators=30, early_stopping_rounds=5, seed=3), churn_rows, id="ChurnModel"),
     pytest.param(lambda: TabularEncoder(max_categories=5), churn_rows, id="TabularEncoder"),
+    pytest.param(lambda: SurvivalCLV(rerank=False, horizon_months=6), clv_rows, id="SurvivalCLV"),
 ]
 
 

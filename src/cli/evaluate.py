@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from custsat.cli.app import report_errors
-from custsat.models.clv_cli import evaluate_clv
 
 app = typer.Typer(help="Evaluate models against references on real data.", no_args_is_help=True)
-app.command("clv")(report_errors(evaluate_clv))
 
 
 @app.command("actions")
@@ -59,3 +59,30 @@ def drivers(
     for row in analysis.table.itertuples():
         typer.echo(f"  {row.rank:>2}. {row.attribute}: {row.weight:.3f} [{row.weight_low:.3f}, {row.weight_high:.3f}]"
                    f"  {row.quadrant_en} / {row.quadrant_zh}")
+
+
+@app.command("clv")
+@report_errors
+def evaluate_clv(
+    datasets: Annotated[str, typer.Option("--datasets", help="Comma-separated: full, sample, synthetic.")] = "full,sample,synthetic",
+    synthetic_dir: Annotated[Path | None, typer.Option("--synthetic-dir", help="Folder written by `custsat data synth` (default: data/raw/synthetic).")] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", min=20, help="Bootstrap resamples of customers for the CIs.")] = 200,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: reports/).")] = None,
+    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the metrics and the report to MLflow.")] = True,
+) -> None:
+    """Multi-split CLV evaluation with every baseline and bootstrap CIs -> reports/clv_cdnow.md/.csv."""
+    from custsat.config import cpu_threads, get_settings
+    from custsat.models.clv.protocol import run_clv_evaluation
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    command = "custsat evaluate clv" + (f" --datasets {datasets}" if datasets != "full,sample,synthetic" else "")
+    command += f" --n-boot {n_boot}" if n_boot != 200 else ""
+    command += f" --out {shlex.quote(str(out))}" if out else ""
+    outcome = run_clv_evaluation(names, synthetic_dir=synthetic_dir, out_dir=out, n_boot=n_boot,
+                                 seed=get_settings().seed, n_threads=cpu_threads(), log_to_mlflow=mlflow_log,
+                                 command=command)
+    for r in outcome["results"]:
+        typer.echo(f"{r.dataset}, {r.split.name}:")
+        typer.echo(r.metrics.to_string(float_format=lambda v: f"{v:,.3f}"))
+    paths = outcome["paths"]
+    typer.echo(f"wrote {paths['markdown']} and {paths['csv']}")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from custsat.cli.app import report_errors
-from custsat.models.clv_cli import train_clv
 from custsat.models.text.cli import train_sentiment_cmd, train_topics_cmd
 
 app = typer.Typer(help="Train models; every run is tracked and registered in MLflow.", no_args_is_help=True)
 app.command("sentiment")(report_errors(train_sentiment_cmd))
 app.command("topics")(report_errors(train_topics_cmd))
-app.command("clv")(report_errors(train_clv))
 
 CHURN_SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_at_10pct", "capture_at_10pct",
                          "lift_at_20pct", "capture_at_20pct")
@@ -130,3 +129,37 @@ def uplift(
                                        learner=learner, seed=get_settings().seed)
     typer.echo(f"{action}: {len(frame):,} customers of the campaign; targeting the top 10% on held-out customers:")
     typer.echo(targeting.to_string(index=False))
+
+
+def _check_lifetime(name: str) -> str:
+    from custsat.models.clv.lifetime import LIFETIME_FAMILIES
+
+    if name not in LIFETIME_FAMILIES:
+        raise typer.BadParameter(f"unknown lifetime model {name!r}; choose one of {sorted(LIFETIME_FAMILIES)}")
+    return name
+
+
+@app.command("clv")
+@report_errors
+def train_clv(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Scoring day (default: the last transaction day).")] = None,
+    horizon_months: Annotated[int, typer.Option("--horizon-months", min=1, help="CLV horizon in months.")] = 12,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", min=0.0, max=0.99, help="Monthly discount rate.")] = 0.01,
+    margin: Annotated[float, typer.Option("--margin", min=0.0, help="Gross margin applied to spend.")] = 1.0,
+    lifetime: Annotated[str, typer.Option("--lifetime", callback=_check_lifetime, help="pareto2_aft | weibull_aft | loglogistic_aft")] = "pareto2_aft",
+    validation_days: Annotated[int, typer.Option("--validation-days", min=28, help="Length of the validation window before as_of (days).")] = 180,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="CRM export folder (default: data/raw/synthetic).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote to champion even if the gate is not passed.")] = False,
+) -> None:
+    """Validate against the baselines, fit, log to MLflow and register custsat-clv (quality gate)."""
+    from custsat.models.clv.train import train_and_register
+
+    result = train_and_register(data_dir, as_of=as_of, validation_days=validation_days, force=force,
+                                lifetime=lifetime, horizon_months=horizon_months, discount_rate=discount_rate,
+                                margin=margin)
+    for key in ("as_of", "validation_window", "version", "decision", "served_version", "served_kind"):
+        if key in result:
+            typer.echo(f"{key:>22}: {result[key]}")
+    typer.echo(result["validation"].to_string(float_format=lambda v: f"{v:,.3f}"))
+    for reason in result.get("reasons", ()):
+        typer.echo(f"  - {reason}")

@@ -1,13 +1,11 @@
-"""CRM tables for the CLV model: reading an export folder, cutting it at a day, satisfaction features."""
+"""CRM tables for the CLV model: cutting them at a day, and the satisfaction features."""
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import pandas as pd
 
-TABLES = ("customers", "transactions", "feedback", "contracts")
 # Satisfaction / feedback covariates taken from custsat.features.build_customer_features.
 SATISFACTION_FEATURES = (
     "feedback_count",
@@ -20,26 +18,6 @@ SATISFACTION_FEATURES = (
     "nps_last",
     "refund_share",
 )
-
-
-def load_crm_tables(data_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read ``<table>.parquet`` (or .csv) files of a CRM export folder."""
-    from custsat.data.io import read_table
-
-    data_dir = Path(data_dir)
-    tables = {}
-    for name in TABLES:
-        for suffix in (".parquet", ".csv"):
-            path = data_dir / f"{name}{suffix}"
-            if path.exists():
-                tables[name] = read_table(path, table=name)
-                break
-    if "transactions" not in tables:
-        raise FileNotFoundError(
-            f"no transactions.parquet/.csv in {data_dir}; generate the demo data with `make data` "
-            "(custsat data synth) or point --data-dir at a CRM export"
-        )
-    return tables
 
 
 def tables_known_at(tables: dict[str, pd.DataFrame], day: pd.Timestamp) -> dict[str, pd.DataFrame]:

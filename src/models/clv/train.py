@@ -28,10 +28,11 @@ import pandas as pd
 
 from custsat import tracking
 from custsat.config import cpu_threads, get_settings
+from custsat.data.catalog import load_validated_folder
 from custsat.models.registry import CLV_MODEL, Comparison, GateDecision, apply_decision, gate
 
 from .baselines import bgnbd_gg, pareto_nbd_gg
-from .crm_tables import SATISFACTION_FEATURES, load_crm_tables, satisfaction_source
+from .crm_tables import SATISFACTION_FEATURES, satisfaction_source
 from .estimator import SurvivalCLV, build_scoring_frame
 from .lifetime import lifetime_family
 from .protocol import CHAMPION, EvaluationData, Split, SplitResult, evaluate_split
@@ -140,7 +141,7 @@ def train_and_register(
     seed = settings.seed if seed is None else seed
     n_threads = cpu_threads() if n_threads is None else n_threads
     data_dir = Path(data_dir) if data_dir else settings.raw_dir / "synthetic"
-    tables = load_crm_tables(data_dir)
+    tables = load_validated_folder(data_dir)
     as_of_ts = pd.Timestamp(as_of).floor("D") if as_of else tables["transactions"]["timestamp"].max().floor("D")
     shared = {"horizon_months": horizon_months, "discount_rate": discount_rate, "margin": margin,
               "seed": seed, "n_threads": n_threads}
