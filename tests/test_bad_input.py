@@ -33,16 +33,22 @@ def ingest_cli(tmp_path: Path, transactions: Path, *, mapping: str | None = None
     args = ["ingest", "--customers", str(customers), "--transactions", str(transactions), "--out", str(out)]
     if mapping is not None:
         args += ["--mapping", str(write(tmp_path / "mapping.yaml", mapping))]
-    return CliRunner().invoke(app, args), out
+    plain = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, ["--debug", *args])  # the same run, raising the error itself
+    result.plain = plain
+    return result, out
 
 
 def assert_refused(result, out: Path, error_type: type, *fragments: str) -> BaseException:
-    """Exit code != 0, the project's own error naming what is wrong, and nothing written."""
-    assert result.exit_code != 0
+    """Exit code 1 and one error message, no traceback (``--debug``: the project's own error),
+    naming what is wrong; nothing written."""
+    plain = result.plain
+    assert plain.exit_code == 1 and plain.output.startswith("error: ") and "Traceback" not in plain.output
     assert isinstance(result.exception, error_type), repr(result.exception)
     message = str(result.exception)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert " ".join(message.split()[:8]) in " ".join(plain.output.split())
     assert not out.exists()
     return result.exception
 
