@@ -27,9 +27,6 @@ seed = 42
 as_of = "2026-06-30"
 
 # %%
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 from lifelines import KaplanMeierFitter

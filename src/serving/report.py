@@ -1,6 +1,6 @@
 """Self-contained HTML report of a scoring: one file, no external assets, works offline.
 
-Charts are matplotlib (Agg) figures embedded as inline SVG; tables are plain HTML; the
+Charts are matplotlib figures embedded as inline SVG; tables are plain HTML; the
 only CSS is inline. Sections: key figures, drift warnings, tier distributions, churn risk
 by segment, CLV distribution and value at risk (sum of CLV x churn probability), complaint
 topics by sentiment and by month, NPS and CSAT, recommended actions, example complaints
@@ -84,25 +84,25 @@ def _table(frame: pd.DataFrame, *, formats: Mapping[str, str] | None = None, sec
 
 
 def _svg(fig) -> str:
-    """A matplotlib figure as inline SVG (no XML header, no date, stable ids)."""
-    import matplotlib.pyplot as plt
+    """A matplotlib figure as inline SVG (no XML header, no date, stable ids, text as text)."""
+    import matplotlib
 
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
+    with matplotlib.rc_context({"svg.hashsalt": "custsat", "svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
     return f'<div class="chart">{text}</div>'
 
 
 def _figure(width: float = 6.0, height: float = 3.2, ncols: int = 1):
+    """A figure and its axes, made without pyplot (no backend switched, nothing to close)."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.hashsalt": "custsat", "svg.fonttype": "none", "font.size": 9})
-    return plt.subplots(1, ncols, figsize=(width, height))
+    with matplotlib.rc_context({"font.size": 9}):
+        fig = Figure(figsize=(width, height))
+        return fig, fig.subplots(1, ncols)
 
 
 def _ordered_counts(series: pd.Series, order: Sequence[str] | None = None) -> pd.Series:

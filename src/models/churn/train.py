@@ -220,8 +220,6 @@ def run_params(fit: ChurnFit, force: bool) -> dict[str, Any]:
 
 def log_plots(fit: ChurnFit) -> None:
     """ROC, PR, calibration, gains and contribution-summary figures of the validation rows."""
-    import matplotlib.pyplot as plt
-
     from custsat.models import metrics as m
 
     y = fit.split.valid[fit.plan.label].to_numpy()
@@ -238,7 +236,6 @@ def log_plots(fit: ChurnFit) -> None:
         contrib, fit.model.encoder_.transform(sample), title="Churn drivers (LightGBM contributions, validation)")
     for path, fig in figures.items():
         tracking.log_figure(fig, path)
-        plt.close(fig)
 
 
 def log_fit(fit: ChurnFit, *, plots: bool) -> None:

@@ -32,13 +32,11 @@ def _slug(text: str) -> str:
 
 def plot_deciles(result: SplitResult, models: tuple[str, ...] = (CHAMPION, REFERENCE, "naive_recency")):
     """Mean predicted vs actual holdout spend by decile of predicted spend, one panel per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     shown = [m for m in models if m in result.deciles]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 3.8), sharey=True)
+    fig = Figure(figsize=(4.6 * len(shown), 3.8))
+    axes = fig.subplots(1, len(shown), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, name in zip(axes, shown, strict=True):
         table = result.deciles[name]
@@ -149,8 +147,6 @@ def write_clv_report(results: list[SplitResult], out_dir: str | Path, command: s
     The files hold no timings (they depend on the machine; ``bench/bench_clv.py`` measures them),
     so a rerun on the same data writes the same bytes.
     """
-    import matplotlib.pyplot as plt
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -175,7 +171,6 @@ def write_clv_report(results: list[SplitResult], out_dir: str | Path, command: s
         fig = plot_deciles(r)
         with atomic_write_path(out_dir / name) as tmp:
             fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
-        plt.close(fig)
         paths[name] = out_dir / name
         parts += split_section(r, name)
     md_path, csv_path = out_dir / "clv_cdnow.md", out_dir / "clv_cdnow.csv"
