@@ -125,7 +125,11 @@ def test_score_end_to_end(project, text_models, tmp_path):
     buyers = scored["lifecycle_stage"] != "prospect"
     assert scored.loc[buyers, "clv"].notna().all() and scored.loc[~buyers, "clv"].isna().all()
     assert (scored.loc[buyers, "clv_low"] <= scored.loc[buyers, "clv_high"] + 1e-9).all()
-    assert scored["churn_model_version"].eq("1").all() and scored["clv_model_version"].eq("1").all()
+    from custsat import tracking
+
+    churn_version = tracking.champion_version("custsat-churn")  # LightGBM, or the baseline that beat it
+    assert scored["churn_model_version"].eq(churn_version).all() and scored["clv_model_version"].eq(
+        tracking.champion_version("custsat-clv")).all()
     assert scored["sentiment_model_version"].eq("oracle-1").all()
     assert scored["scoring_run_id"].nunique() == 1
 
@@ -140,7 +144,7 @@ def test_score_end_to_end(project, text_models, tmp_path):
 
     # the run is recorded in MLflow with fingerprints, versions, counts and tier distributions
     run = mlflow.get_run(result.mlflow_run_id)
-    assert run.data.params["churn_model_version"] == "1"
+    assert run.data.params["churn_model_version"] == churn_version
     assert run.data.params["scoring_run_id"] == result.run_id
     assert "input_transactions" in run.data.params
     assert run.data.metrics["customers_scored"] == len(scored)
@@ -220,10 +224,10 @@ def test_schema_mismatch_refused(project, text_models, monkeypatch):
         score_mod.score_tables(project["tables"], AS_OF, text_models=text_models, text_cache=False, log_run=False)
     message = str(info.value)
     assert f"Missing column(s) (1): {needed}" in message
-    assert "loyalty_points" in message and "custsat-churn v1" in message and "make train" in message
+    assert "loyalty_points" in message and f"custsat-churn v{churn.version}" in message and "make train" in message
 
     frame = pd.DataFrame({name: ["many"] * 3 for name in churn.input_names})
-    with pytest.raises(SchemaMismatchError, match="custsat-churn v1 refused the features.*reads numbers"):
+    with pytest.raises(SchemaMismatchError, match=f"custsat-churn v{churn.version} refused the features.*reads numbers"):
         predict_chunks(churn, frame)
 
 

@@ -106,6 +106,11 @@ def _print_churn_summary(result) -> None:
                   f"Brier {result.champion_metrics['brier']:.4f}")
     out.print(f"registered {result.model_name} v{result.model_version} -> [bold]{result.decision}[/bold] "
               f"(run {result.run_id}; n_validation={int(m['val_n'])}, base rate {m['val_base_rate']:.3f})")
+    for reason in result.gate.reasons if result.gate else ():
+        out.print(f"  - {reason}")
+    if result.served_version and result.served_version != result.model_version:
+        out.print(f"no champion yet: the logistic-regression baseline is registered as v{result.served_version} "
+                  "and serves as champion")
 
 
 @app.command("uplift")

@@ -393,21 +393,31 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     def _explain_encoded(self, encoded: pd.DataFrame, lgb_frame: pd.DataFrame, top_k: int) -> pd.DataFrame:
         values = self._contributions_encoded(lgb_frame, encoded.index).drop(columns="bias").to_numpy()
-        order = np.argsort(-np.abs(values), axis=1, kind="mergesort")[:, :top_k]
-        names = np.asarray(self.feature_names_)
-        reasons = np.full((len(encoded), top_k), "", dtype=object)
-        rows = np.arange(len(encoded))
-        # format only the shown cells, one feature column at a time, and each distinct value
-        # once (a per-cell Python loop dominated scoring time at a million customers)
-        for j in range(order.shape[1]):
-            cols = order[:, j]
-            c = values[rows, cols]
-            for col in np.unique(cols[c != 0]):
-                sel = np.flatnonzero((cols == col) & (c != 0))
-                codes, distinct = pd.factorize(encoded.iloc[sel, col].to_numpy(dtype=object))
-                text = np.array([_format_value(v) for v in distinct] + ["missing"], dtype=object)[codes]
-                direction = np.where(c[sel] > 0, " (raises risk)", " (lowers risk)").astype(object)
-                reasons[sel, j] = f"{names[col]}=" + text + direction
-        out = pd.DataFrame(reasons, columns=_reason_columns(top_k), index=encoded.index)
-        out["churn_reasons"] = ["; ".join(r for r in row if r) for row in reasons]
-        return out
+        return reason_codes(values, encoded, self.feature_names_, top_k)
+
+
+def reason_codes(values: np.ndarray, encoded: pd.DataFrame, feature_names: Sequence[str], top_k: int) -> pd.DataFrame:
+    """The ``top_k`` largest contributions per row (``values``: rows x features, log-odds) as
+    ``feature=value (raises risk)`` / ``(lowers risk)`` columns and their joined ``churn_reasons``.
+
+    Drivers are ranked by absolute contribution; ties keep the feature order; zero
+    contributions are not reasons.
+    """
+    order = np.argsort(-np.abs(values), axis=1, kind="mergesort")[:, :top_k]
+    names = np.asarray(feature_names)
+    reasons = np.full((len(encoded), top_k), "", dtype=object)
+    rows = np.arange(len(encoded))
+    # format only the shown cells, one feature column at a time, and each distinct value
+    # once (a per-cell Python loop dominated scoring time at a million customers)
+    for j in range(order.shape[1]):
+        cols = order[:, j]
+        c = values[rows, cols]
+        for col in np.unique(cols[c != 0]):
+            sel = np.flatnonzero((cols == col) & (c != 0))
+            codes, distinct = pd.factorize(encoded.iloc[sel, col].to_numpy(dtype=object))
+            text = np.array([_format_value(v) for v in distinct] + ["missing"], dtype=object)[codes]
+            direction = np.where(c[sel] > 0, " (raises risk)", " (lowers risk)").astype(object)
+            reasons[sel, j] = f"{names[col]}=" + text + direction
+    out = pd.DataFrame(reasons, columns=_reason_columns(top_k), index=encoded.index)
+    out["churn_reasons"] = ["; ".join(r for r in row if r) for row in reasons]
+    return out

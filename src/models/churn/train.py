@@ -30,6 +30,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from custsat import tracking
+from custsat.models.churn.baseline import LogisticChurnModel
 from custsat.models.churn.encoding import make_linear_baseline
 from custsat.models.churn.estimator import ChurnModel
 from custsat.models.churn.labels import (
@@ -50,7 +51,7 @@ from custsat.models.churn.pyfunc import ChurnPyfunc, churn_signature, signature_
 from custsat.models.churn.tiers import DEFAULT_HIGH_THRESHOLD, DEFAULT_MEDIUM_THRESHOLD, score_frame
 from custsat.models.drift import build_reference
 from custsat.models.metrics import binary_metrics
-from custsat.models.registry import CHURN_MODEL
+from custsat.models.registry import CHURN_MODEL, Comparison, GateDecision, apply_decision, gate
 
 FAMILY = "churn"
 REASONS_PARAMS = {"high_threshold": DEFAULT_HIGH_THRESHOLD, "medium_threshold": DEFAULT_MEDIUM_THRESHOLD,
@@ -109,6 +110,8 @@ class ChurnTrainingResult:
     baseline: Pipeline
     validation: pd.DataFrame
     split: dict[str, Any]
+    gate: GateDecision | None = None
+    served_version: str | None = None
 
 
 def resolve_plan(plan: ChurnTrainingPlan | None = None, **options: Any) -> ChurnTrainingPlan:
@@ -298,6 +301,35 @@ def champion_validation_metrics(model_name: str, valid: pd.DataFrame,
         return None, f"champion could not score the validation rows ({type(exc).__name__}: {str(exc)[:300]})"
 
 
+def churn_comparisons(metrics: Mapping[str, float], champion: Mapping[str, float] | None,
+                      champion_label: str) -> list[Comparison]:
+    """What a new churn model must beat: the logistic-regression baseline of its own run on
+    ROC-AUC, and the current champion on ROC-AUC (Brier when the AUCs tie), on the same rows."""
+    comparisons = [Comparison("validation ROC-AUC", "logistic regression (same run)",
+                              metrics["val_roc_auc"], metrics["val_lr_roc_auc"])]
+    if champion is not None:
+        if metrics["val_roc_auc"] == champion["roc_auc"]:
+            comparisons.append(Comparison("validation Brier (ROC-AUC tied)", champion_label, metrics["val_brier"],
+                                          champion["brier"], higher_is_better=False))
+        else:
+            comparisons.append(Comparison("validation ROC-AUC", champion_label, metrics["val_roc_auc"],
+                                          champion["roc_auc"]))
+    return comparisons
+
+
+def log_baseline_pyfunc(fit: ChurnFit) -> str:
+    """The logistic-regression baseline as the same pyfunc (probability, tier, reasons)."""
+    X_sig = signature_frame(fit.split.valid[fit.prepared.features], fit.model.feature_names_)
+    baseline = LogisticChurnModel(fit.model.encoder_, fit.baseline)
+    pyfunc = ChurnPyfunc(baseline, high_threshold=fit.plan.high_threshold, medium_threshold=fit.plan.medium_threshold)
+    pyfunc.feature_reference = build_reference(fit.split.valid[fit.model.feature_names_])
+    example_out = pyfunc.predict(None, X_sig.head(20))
+    params = {**REASONS_PARAMS, "high_threshold": fit.plan.high_threshold,
+              "medium_threshold": fit.plan.medium_threshold}
+    return tracking.log_pyfunc_model(pyfunc, name="baseline_model", signature=churn_signature(X_sig, example_out, params),
+                                     input_example=X_sig.head(3))
+
+
 def register_churn(
     fit: ChurnFit,
     *,
@@ -308,29 +340,43 @@ def register_churn(
     extra_tags: Mapping[str, str] | None = None,
     log_plots: bool = True,
 ) -> ChurnTrainingResult:
-    """Log ``fit`` as a run of ``custsat-churn``, register it and apply champion/challenger."""
+    """Log ``fit`` as a run of ``custsat-churn``, register it and apply the quality gate.
+
+    The LightGBM model becomes champion when it beats the run's logistic regression and the
+    current champion (:func:`churn_comparisons`). When there is no champion yet and it loses,
+    the logistic regression is registered too and serves as champion (tagged ``baseline``):
+    scoring never runs on a model worse than the simple one.
+    """
     tags = {"source": source[:250], "model_name": model_name, **(extra_tags or {})}
     with tracking.start_run(FAMILY, run_name=run_name, data_fingerprint=tracking.fingerprint_frames(fit.prepared.frame),
                             tags=tags, params=run_params(fit, force)) as run:
         log_fit(fit, plots=log_plots)
         uri = log_churn_pyfunc(fit)
         y_valid = fit.split.valid[fit.plan.label].to_numpy()
+        had_champion = tracking.champion_version(model_name)
         champion_metrics, note = champion_validation_metrics(
             model_name, fit.split.valid.drop(columns=[fit.plan.label]), y_valid)
         version = tracking.register_model(uri, model_name)
-        candidate = (fit.metrics["val_roc_auc"], -fit.metrics["val_brier"])
-        champion_score = (champion_metrics["roc_auc"], -champion_metrics["brier"]) if champion_metrics else None
+        tracking.set_version_tag(model_name, version, "model_kind", "lightgbm")
         if champion_metrics is not None:
             tracking.log_metrics({f"champion_val_{k}": v for k, v in champion_metrics.items()})
         tracking.set_tags({"champion_comparison": note[:500]})
-        decision = tracking.promote(model_name, version, candidate_score=candidate,
-                                    champion_score=champion_score, force=force)
-        tracking.set_tags({"model_version": version})
+        decision = gate(churn_comparisons(fit.metrics, champion_metrics, f"champion v{had_champion}"), force=force)
+        apply_decision(model_name, version, decision)
+        served = version
+        if decision.alias != tracking.CHAMPION and had_champion is None:
+            served = tracking.register_model(log_baseline_pyfunc(fit), model_name)
+            tracking.set_version_tag(model_name, served, "model_kind", "logistic_regression")
+            tracking.set_version_tag(model_name, served, "baseline", "true")
+            apply_decision(model_name, served, GateDecision(tracking.CHAMPION, False, False, (
+                "no champion yet and LightGBM lost to the logistic-regression baseline: the baseline serves",
+                *decision.reasons)))
+        tracking.set_tags({"model_version": version, "served_version": served})
         run_id = run.info.run_id
     return ChurnTrainingResult(
-        run_id=run_id, model_name=model_name, model_version=version, decision=decision, metrics=fit.metrics,
+        run_id=run_id, model_name=model_name, model_version=version, decision=decision.alias, metrics=fit.metrics,
         champion_metrics=champion_metrics, model=fit.model, baseline=fit.baseline, validation=fit.validation,
-        split=fit.split.description,
+        split=fit.split.description, gate=decision, served_version=served,
     )
 
 
