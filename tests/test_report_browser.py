@@ -83,3 +83,30 @@ def test_report_renders_in_chromium(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 20_000, "a blank page compresses to a few kB"
+
+
+def test_chinese_report_renders_real_glyphs_offline(tmp_path):
+    """The Chinese report draws Chinese glyphs, not empty boxes: a missing font draws every
+    character as the same box, so a heading and its reversal would look identical."""
+    chromium = _chromium()
+    scored = make_scored(120)
+    report = write_scoring_report(tmp_path / "report_zh.html", scored, feedback=make_feedback(scored),
+                                  metadata=metadata(), lang="zh")
+    dom = _run([chromium, "--enable-logging=stderr", "--v=0", "--dump-dom", report.resolve().as_uri()], tmp_path)
+    assert dom.returncode == 0 and "客户评分报告" in dom.stdout and not _console_lines(dom.stderr)
+
+    def shot(text: str) -> bytes:
+        css = report.read_text(encoding="utf-8").split("<style>")[1].split("</style>")[0]  # the report's own fonts
+        page = tmp_path / f"heading-{abs(hash(text))}.html"
+        page.write_text(f'<!DOCTYPE html><html lang="zh-Hans"><head><meta charset="utf-8"><style>{css}</style></head>'
+                        f"<body><h1>{text}</h1></body></html>", encoding="utf-8")
+        png = tmp_path / f"{page.stem}.png"
+        result = _run([chromium, f"--screenshot={png}", "--window-size=600,120", page.as_uri()], tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return png.read_bytes()
+
+    assert shot("客户评分报告") != shot("告报分评户客"), "Chinese characters render as identical boxes: no CJK font"
+    full = tmp_path / "report_zh.png"
+    assert _run([chromium, f"--screenshot={full}", "--window-size=1280,2000", report.resolve().as_uri()],
+                tmp_path).returncode == 0
+    assert full.read_bytes().startswith(b"\x89PNG")

@@ -109,3 +109,35 @@ def test_report_without_feedback_or_nps():
     scored = make_scored(30).assign(nps_category=None)
     text = render_report(scored, feedback=None, metadata=metadata())
     assert "No NPS answers" in text and "No feedback topics" in text
+
+
+def test_chinese_report_names_headings_tiers_topics_and_chart_labels_in_chinese(tmp_path):
+    from custsat.serving.report import render_report
+
+    scored = make_scored(120)
+    html = render_report(scored, feedback=make_feedback(scored), metadata=metadata(), lang="zh")
+    assert '<html lang="zh-Hans">' in html
+    for text in ("客户评分报告", "分层分布", "投诉主题", "推荐行动", "净推荐值与满意度", "评分批次"):
+        assert text in html, text
+    svg_text = "".join(re.findall(r"<svg.*?</svg>", html, flags=re.S))
+    assert "高" in svg_text and "价值等级" in svg_text  # chart labels drawn as SVG text, in Chinese
+    english = render_report(scored, feedback=make_feedback(scored), metadata=metadata(), lang="en")
+    assert "客户评分报告" not in english and "Tier distributions" in english
+    with pytest.raises(ValueError, match="report language"):
+        render_report(scored, metadata=metadata(), lang="fr")
+
+
+def test_xlsx_reruns_are_byte_identical_and_chinese_headers_keep_the_column_ids(tmp_path):
+    from openpyxl import load_workbook
+
+    from custsat.serving.outputs import write_scored
+
+    scored = make_scored(50)
+    first = write_scored(scored, tmp_path / "a.xlsx").read_bytes()
+    import time
+
+    time.sleep(1.1)  # a different second: a timestamp in the file would show
+    assert write_scored(scored, tmp_path / "b.xlsx").read_bytes() == first
+    write_scored(scored, tmp_path / "zh.xlsx", lang="zh")
+    header = [c.value for c in next(load_workbook(tmp_path / "zh.xlsx", read_only=True)["customers"].iter_rows())]
+    assert "流失概率\nchurn_probability" in header and "客户编号\ncustomer_id" in header

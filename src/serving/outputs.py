@@ -156,8 +156,10 @@ def write_scored(
     fmt: str | None = None,
     csv_bom: bool = False,
     summary: pd.DataFrame | None = None,
+    lang: str = "en",
 ) -> Path:
-    """Write the scored list atomically as CSV (UTF-8, optional BOM), Parquet or XLSX."""
+    """Write the scored list atomically as CSV (UTF-8, optional BOM), Parquet or XLSX (``lang``:
+    its headers; CSV and Parquet keep the column ids for machines)."""
     path = Path(path)
     fmt = infer_format(path, fmt)
     frame = _clean_for_output(frame, fmt)
@@ -171,12 +173,58 @@ def write_scored(
             table = pa.Table.from_pandas(frame, preserve_index=False)
             pq.write_table(table, tmp, compression="zstd")
         else:
-            write_xlsx(frame, tmp, summary=summary)
+            write_xlsx(frame, tmp, summary=summary, lang=lang)
     return path
 
 
-def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame | None = None) -> None:
-    """Formatted workbook: "customers" (bold header, frozen panes, filters, tier colours) and "summary"."""
+#: Chinese headers of the scored list's columns in an XLSX for ``lang`` zh/both (the column id
+#: stays on the header's second line, so a sheet can still be read back by machine).
+COLUMN_NAMES_ZH = {
+    "customer_id": "客户编号", "rfm_segment": "RFM 细分", "abc_class": "ABC 分类", "value_tier": "价值等级",
+    "lifecycle_stage": "生命周期阶段", "satisfaction_tier": "满意度等级", "nps_category": "净推荐类别",
+    "sentiment_mean": "平均情感", "complaints_open": "未解决投诉", "top_topics": "主要投诉主题",
+    "churn_probability": "流失概率", "churn_risk_tier": "流失风险等级", "churn_reasons": "流失原因",
+    "clv": "客户终身价值", "clv_low": "终身价值下限", "clv_high": "终身价值上限", "clv_tier": "终身价值等级",
+    "expected_remaining_lifetime_days": "预期剩余生命周期（天）", "recommended_action": "推荐行动",
+    "action_reason": "行动理由", "priority": "优先级", "action_id": "行动编号", "campaign_id": "活动编号",
+    "treatment_group": "实验分组", "intended_action_id": "原定行动",
+    "section": "类别", "value": "取值", "customers": "客户数", "share": "占比", "clv_total": "终身价值合计",
+    "value_at_risk": "风险价值",
+}
+
+
+def xlsx_header(column: str, lang: str) -> str:
+    zh = COLUMN_NAMES_ZH.get(column)
+    return f"{zh}\n{column}" if zh and lang in ("zh", "both") else column
+
+
+def _fixed_zip_times(path: Path) -> None:
+    """Rewrite an XLSX (a zip) with fixed entry times and document dates, so equal data give
+    equal bytes (openpyxl stamps the time of saving into both)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    stamp = rb"\g<1>2000-01-01T00:00:00Z\g<2>"
+    entries = [(info, re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)", stamp, data)
+                if info.filename == "docProps/core.xml" else data) for info, data in entries]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info, data in entries:
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            target.writestr(fixed, data)
+
+
+def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame | None = None,
+               lang: str = "en") -> None:
+    """Formatted workbook: "customers" (bold header, frozen panes, filters, tier colours) and "summary".
+
+    ``lang`` zh/both puts Chinese names in the headers; values stay as ids (tiers, actions'
+    ids) so filters and the colour rules work in every language. Equal data give equal bytes.
+    """
+
     from openpyxl import Workbook
     from openpyxl.formatting.rule import CellIsRule
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -191,7 +239,7 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
     ws = wb.active
     ws.title = "customers"
     columns = list(frame.columns)
-    ws.append([xlsx_cell(ws, c) for c in columns])
+    ws.append([xlsx_cell(ws, xlsx_header(c, lang)) for c in columns])
     for row in frame.itertuples(index=False, name=None):
         ws.append([xlsx_cell(ws, v) for v in row])
     header_fill = PatternFill("solid", fgColor="FF1F4E78")
@@ -235,7 +283,7 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
         )
     ss = wb.create_sheet("summary")
     summary = formula_safe(summary if summary is not None else summary_table(frame))
-    ss.append([xlsx_cell(ss, c) for c in summary.columns])
+    ss.append([xlsx_cell(ss, xlsx_header(c, lang)) for c in summary.columns])
     for row in summary.itertuples(index=False, name=None):
         ss.append([xlsx_cell(ss, v) for v in row])
     for cell in ss[1]:
@@ -245,6 +293,7 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
     for j in range(1, len(summary.columns) + 1):
         ss.column_dimensions[get_column_letter(j)].width = 28 if j < 3 else 18
     wb.save(path)
+    _fixed_zip_times(Path(path))
 
 
 def summary_table(scored: pd.DataFrame) -> pd.DataFrame:

@@ -163,6 +163,8 @@ def check_request(request: ScoringRequest, inputs: Mapping[str, Path] | None = N
     """Refuse an unknown engine, and output paths that would overwrite an input."""
     if request.engine not in ENGINES:
         raise ValueError(f"engine must be 'duckdb' or 'spark', got {request.engine!r}")
+    if request.language not in ("zh", "en", "both"):
+        raise ScoringInputError(f"--lang must be zh, en or both, got {request.language!r}")
     outputs = {"--out": request.out, "--report": request.report}
     given = {name: Path(path).resolve() for name, path in outputs.items() if path is not None}
     for table, path in (inputs or {}).items():

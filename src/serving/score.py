@@ -108,9 +108,11 @@ class InMemoryBackend:
         fmt = infer_format(request.out, request.fmt) if request.out is not None else None
         with written_together(request.out, request.report) as (out, report):
             if out is not None:
-                write_scored(self.scored, out, fmt=fmt, csv_bom=request.csv_bom, summary=summary_table(self.scored))
+                write_scored(self.scored, out, fmt=fmt, csv_bom=request.csv_bom, summary=summary_table(self.scored),
+                             lang=request.language)
             if report is not None:
-                write_scoring_report(report, self.scored, feedback=feedback, drift=drift, metadata=metadata, **extras)
+                write_scoring_report(report, self.scored, feedback=feedback, drift=drift, metadata=metadata,
+                                     lang=request.language, **extras)
         return self.scored, feedback
 
     def describe(self) -> dict[str, Any]:

@@ -621,7 +621,7 @@ class StreamedBackend:
             summary = summary_frame(parts)
             if report is not None:
                 write_scoring_report(report, summary, feedback=feedback, drift=drift, metadata=metadata,
-                                     examples=examples, **extras)
+                                     examples=examples, lang=request.language, **extras)
         return summary, feedback
 
     def validated_tables(self) -> dict[str, pd.DataFrame]:
