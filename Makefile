@@ -20,11 +20,14 @@ export PYTHONHASHSEED := 0
 
 SCORED := outputs/scored_customers
 REPORT := reports/scoring_report.html
+# the demo company ran a campaign with control groups 90 days ago and answers surveys
+SYNTH_OPTIONS ?= --past-campaign --surveys
+PAST_LIST := $(SYNTH_DIR)/truth/campaign_list.parquet
 # `make demo TEXT_FAST=--fast` trains a CI-size sentiment model (minutes instead of ~17).
 TEXT_FAST ?=
 
 .PHONY: help setup data synth profile models features train train-text train-churn train-clv \
-        eval-clv eval-churn-telco score demo test test-all lint bench mlflow-ui notebooks lab clean
+        eval-clv eval-churn-telco score what-works demo test test-all lint bench mlflow-ui notebooks lab clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "custsat make targets:\n"} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,11 +45,11 @@ setup: $(STAMP) ## Create .venv and install custsat with its pinned dependencies
 
 data: setup ## Fetch the real datasets, generate the synthetic demo company and validate it
 	$(CUSTSAT) data fetch
-	$(CUSTSAT) data synth --customers $(DEMO_CUSTOMERS) --seed $(SEED) --as-of $(AS_OF) --out $(SYNTH_DIR)
+	$(CUSTSAT) data synth --customers $(DEMO_CUSTOMERS) --seed $(SEED) --as-of $(AS_OF) $(SYNTH_OPTIONS) --out $(SYNTH_DIR)
 	$(CUSTSAT) data profile $(SYNTH_DIR)
 
 synth: setup ## Generate only the synthetic demo company (DEMO_CUSTOMERS, SEED)
-	$(CUSTSAT) data synth --customers $(DEMO_CUSTOMERS) --seed $(SEED) --as-of $(AS_OF) --out $(SYNTH_DIR)
+	$(CUSTSAT) data synth --customers $(DEMO_CUSTOMERS) --seed $(SEED) --as-of $(AS_OF) $(SYNTH_OPTIONS) --out $(SYNTH_DIR)
 
 profile: setup ## Validate the synthetic tables and log a data-profile run to MLflow
 	$(CUSTSAT) data profile $(SYNTH_DIR)
@@ -75,9 +78,14 @@ eval-clv: setup ## CLV against BG/NBD, Pareto/NBD, naive and zero on 3 CDNOW spl
 eval-churn-telco: setup ## Churn model on the real Telco table (stratified 25% test split, LR baseline)
 	$(CUSTSAT) train churn --table data/interim/telco.parquet --label churned --id-column customer_id --exclude churn
 
-score: setup ## Score the demo company: CSV + XLSX scored list and the HTML report
-	$(CUSTSAT) score --input-dir $(SYNTH_DIR) --out $(SCORED).xlsx --report $(REPORT)
+score: setup ## Score the demo company: CSV + XLSX scored list (with control groups) and the HTML report
+	$(CUSTSAT) score --input-dir $(SYNTH_DIR) --out $(SCORED).xlsx --report $(REPORT) --previous-list $(PAST_LIST)
 	$(CUSTSAT) score --input-dir $(SYNTH_DIR) --out $(SCORED).csv --csv-bom
+
+what-works: setup ## Did the demo's past campaign work (control groups), who responds (uplift), what drives satisfaction (real survey)
+	$(CUSTSAT) evaluate actions --scored $(PAST_LIST) --input-dir $(SYNTH_DIR) --out outputs/action_effects.csv --report reports/actions.html
+	$(CUSTSAT) train uplift --scored $(PAST_LIST) --input-dir $(SYNTH_DIR) --action retention_call
+	$(CUSTSAT) evaluate drivers --surveys data/interim/customer_sat.parquet --out outputs/drivers_customer_sat.csv --report reports/drivers_customer_sat.html
 
 bench: setup ## Benchmarks (features, text, scoring, synthetic data); results in bench/results/
 	mkdir -p bench/results
@@ -114,11 +122,13 @@ lint: setup ## Lint with ruff and check the layering rules (tests/architecture.p
 	$(BIN)/ruff check src tests
 	$(BIN)/python tests/architecture.py
 
-demo: data train score ## The main job on embedded defaults: set-up, data, training, scoring and outputs
+demo: data train score what-works ## The main job on embedded defaults: set-up, data, training, scoring and outputs
 	@echo ""
 	@echo "custsat demo finished:"
-	@echo "  scored customer list: $(SCORED).xlsx and $(SCORED).csv"
-	@echo "  HTML report:          $(REPORT)"
+	@echo "  scored customer list: $(SCORED).xlsx and $(SCORED).csv (with this campaign's control groups)"
+	@echo "  HTML report:          $(REPORT) (tiers, complaints, actions, did the last campaign work, drivers)"
+	@echo "  campaign effects:     outputs/action_effects.csv, reports/actions.html"
+	@echo "  drivers (real survey): outputs/drivers_customer_sat.csv, reports/drivers_customer_sat.html"
 	@echo "  MLflow runs/models:   $$($(CUSTSAT) mlflow-uri)  (browse with: make mlflow-ui)"
 
 clean: ## Remove generated data, MLflow runs and caches (keeps .venv)
