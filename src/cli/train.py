@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from custsat.cli.app import report_errors
+from custsat.cli.app import console, report_errors
 from custsat.models.text.cli import train_sentiment_cmd, train_topics_cmd
 
 app = typer.Typer(help="Train models; every run is tracked and registered in MLflow.", no_args_is_help=True)
@@ -72,12 +73,13 @@ def churn(
         seed=get_settings().seed if seed is None else seed, exclude=tuple(exclude), categorical=tuple(categorical),
         n_trials=n_trials, cv_folds=cv_folds, high_threshold=high_threshold, medium_threshold=medium_threshold,
     )
-    if table is not None:
-        result = train_churn_from_table(table, plan, force=force, model_name=model_name)
-    else:
-        result = train_churn_on_crm(data_dir, plan=plan, as_of_dates=as_of or None, horizon_days=horizon_days,
-                                    n_customers=n_customers, force=force, model_name=model_name or CHURN_MODEL,
-                                    echo=typer.echo)
+    with trial_progress("LightGBM configurations") as on_trial:
+        if table is not None:
+            result = train_churn_from_table(table, plan, force=force, model_name=model_name, on_trial=on_trial)
+        else:
+            result = train_churn_on_crm(data_dir, plan=plan, as_of_dates=as_of or None, horizon_days=horizon_days,
+                                        n_customers=n_customers, force=force, model_name=model_name or CHURN_MODEL,
+                                        echo=typer.echo, on_trial=on_trial)
     _print_churn_summary(result)
     if scores_out is not None:
         out = result.validation
@@ -86,6 +88,28 @@ def churn(
                                                   medium_threshold=medium_threshold, top_k=capacity))
         write_table(out, scores_out)
         typer.echo(f"validation scores written to {scores_out}")
+
+
+@contextlib.contextmanager
+def trial_progress(label: str):
+    """A progress bar (done/total, elapsed, ETA) fed by an ``on_trial(done, total)`` callback."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def on_trial(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield on_trial
 
 
 def _print_churn_summary(result) -> None:

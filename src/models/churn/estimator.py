@@ -190,11 +190,14 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         y: Sequence[int] | pd.Series,
         X_val: pd.DataFrame | None = None,
         y_val: Sequence[int] | pd.Series | None = None,
+        *,
+        on_trial: Callable[[int, int], None] | None = None,
     ) -> ChurnModel:
         """Fit on ``X, y``; ``X_val, y_val`` is the held-out fold (see module docstring).
 
         Without ``X_val`` a stratified ``holdout_fraction`` of ``X`` is held out (only correct
         when rows are one per customer; for stacked snapshots pass the latest-but-one snapshot).
+        ``on_trial(done, total)`` is called after each configuration of the search (progress).
         """
         seed = self._seed()
         y = np.asarray(coerce_binary_label(pd.Series(np.asarray(y)), column="y"), dtype=float)
@@ -230,7 +233,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             search_x = pd.concat([train_x, stop_x], ignore_index=True)
             search_y = np.r_[y, y_stop]
         best_booster = None
-        for index, params in enumerate(self._candidates()):
+        candidates = self._candidates()
+        for index, params in enumerate(candidates):
             if use_cv:
                 auc, iteration = self._cv_score(params, search_x, search_y, seed)
                 booster = None
@@ -250,6 +254,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             if best is None or auc > best[0] + 1e-9:
                 best = (auc, iteration, params)
                 best_booster = booster
+            if on_trial is not None:
+                on_trial(index + 1, len(candidates))
         assert best is not None
         self.best_params_ = dict(best[2])
         self.best_iteration_ = best[1]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,8 @@ def split_training_frame(prepared: PreparedFrame, plan: ChurnTrainingPlan, sourc
     return split
 
 
-def fit_churn(frame: pd.DataFrame, plan: ChurnTrainingPlan, *, source: str = "training data") -> ChurnFit:
+def fit_churn(frame: pd.DataFrame, plan: ChurnTrainingPlan, *, source: str = "training data",
+              on_trial: Callable[[int, int], None] | None = None) -> ChurnFit:
     """Validate and split ``frame``, fit LightGBM and the LR baseline, score the validation rows."""
     plan = resolve_plan(plan)
     prepared = prepare_training_frame(frame, label=plan.label, id_column=plan.id_column,
@@ -158,7 +159,7 @@ def fit_churn(frame: pd.DataFrame, plan: ChurnTrainingPlan, *, source: str = "tr
     )
     X_fold = split.fold[features] if split.fold is not None else None
     y_fold = split.fold[label].to_numpy() if split.fold is not None else None
-    model.fit(split.train[features], split.train[label].to_numpy(), X_fold, y_fold)
+    model.fit(split.train[features], split.train[label].to_numpy(), X_fold, y_fold, on_trial=on_trial)
 
     encoder = model.encoder_
     lr_rows = pd.concat([split.train, split.fold]) if split.fold is not None else split.train
@@ -390,10 +391,12 @@ def train_churn_from_frame(
     run_name: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
     log_plots: bool = True,
+    on_trial: Callable[[int, int], None] | None = None,
     **plan_options: Any,
 ) -> ChurnTrainingResult:
-    """:func:`fit_churn` then :func:`register_churn`; ``plan_options`` override fields of ``plan``."""
-    fit = fit_churn(frame, resolve_plan(plan, **plan_options), source=source)
+    """:func:`fit_churn` then :func:`register_churn`; ``plan_options`` override fields of ``plan``;
+    ``on_trial(done, total)`` reports the search's progress."""
+    fit = fit_churn(frame, resolve_plan(plan, **plan_options), source=source, on_trial=on_trial)
     return register_churn(fit, model_name=model_name, force=force, source=source, run_name=run_name,
                           extra_tags=extra_tags, log_plots=log_plots)
 
@@ -431,6 +434,7 @@ def train_churn_from_tables(
     model_name: str = CHURN_MODEL,
     source: str = "CRM tables",
     log_plots: bool = True,
+    on_trial: Callable[[int, int], None] | None = None,
     **plan_options: Any,
 ) -> ChurnTrainingResult:
     """Train on stacked point-in-time snapshots of the CRM tables; validation = latest snapshot.
@@ -447,7 +451,7 @@ def train_churn_from_tables(
     plan = resolve_plan(plan, **plan_options, label=LABEL, id_column=ID_COLUMN, time_column=TIME_COLUMN,
                         horizon_days=horizon_days, exclude=tuple(unavailable))
     return train_churn_from_frame(
-        training, plan, force=force, model_name=model_name, source=source, log_plots=log_plots,
+        training, plan, force=force, model_name=model_name, source=source, log_plots=log_plots, on_trial=on_trial,
         extra_tags={"as_of_dates": ",".join(str(d.date()) for d in dates),
                     "unavailable_features": ",".join(unavailable) or "none"},
     )
@@ -459,6 +463,7 @@ def train_churn_from_table(
     *,
     force: bool = False,
     model_name: str | None = None,
+    on_trial: Callable[[int, int], None] | None = None,
     **plan_options: Any,
 ) -> ChurnTrainingResult:
     """Train from a prepared customer table (csv/parquet/xlsx), one row per customer.
@@ -473,7 +478,7 @@ def train_churn_from_table(
     plan = plan or ChurnTrainingPlan(id_column=None, time_column=None)  # one row per customer, no snapshots
     return train_churn_from_frame(
         frame, resolve_plan(plan, **plan_options), force=force,
-        model_name=model_name or f"{CHURN_MODEL}-{_slug(path.stem)}", source=str(path),
+        model_name=model_name or f"{CHURN_MODEL}-{_slug(path.stem)}", source=str(path), on_trial=on_trial,
         extra_tags={"table": str(path), "table_fingerprint": tracking.fingerprint_files(path)},
     )
 
@@ -488,6 +493,7 @@ def train_churn_on_crm(
     force: bool = False,
     model_name: str = CHURN_MODEL,
     echo=print,
+    on_trial: Callable[[int, int], None] | None = None,
 ) -> ChurnTrainingResult:
     """The CRM demo path of ``custsat train churn``: tables from ``data_dir`` (default
     data/raw/synthetic; generated in memory when that folder holds no tables), feedback
@@ -500,4 +506,4 @@ def train_churn_on_crm(
     tables, note = with_text_labels(tables)
     echo(note)
     return train_churn_from_tables(tables, as_of_dates, horizon_days, plan=plan, force=force,
-                                   model_name=model_name, source=description)
+                                   model_name=model_name, source=description, on_trial=on_trial)
