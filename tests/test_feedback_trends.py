@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from custsat.features.topic_sentiment import topic_complaint_counts, topic_polarity_pairs
 from custsat.models.trends import (
     AlertRule,
     alert_series,
-    topic_polarity_pairs,
     trend_alerts,
     weekly_mentions,
     weekly_volume,
@@ -108,3 +108,15 @@ def test_weekly_counts_and_a_partial_week():
         "delivery:positive": 50, "packaging:negative": 3, "packaging:positive": 47}
     pairs = topic_polarity_pairs(pd.DataFrame({"topics": ["a;b", None, ""], "sentiment": ["negative", "positive", "neutral"]}))
     assert pairs.values.tolist() == [[0, "a", "negative"], [0, "b", "negative"]]
+
+
+def test_topic_complaint_counts_use_the_topics_own_polarity():
+    fb = pd.DataFrame({"customer_id": ["c1", "c1", "c2"], "sentiment": ["negative", "positive", "negative"],
+                       "topics": ["delivery;packaging", "packaging", "delivery"],
+                       "topic_sentiments": ["delivery:positive;packaging:negative", "packaging:negative",
+                                            "delivery:negative"]})
+    counts = topic_complaint_counts(fb)
+    assert counts.loc["c1"].to_dict() == {"topic_delivery_count": 0, "topic_packaging_count": 2}
+    assert counts.loc["c2"].to_dict() == {"topic_delivery_count": 1, "topic_packaging_count": 0}
+    overall = topic_complaint_counts(fb.drop(columns="topic_sentiments"))
+    assert overall.loc["c1"].to_dict() == {"topic_delivery_count": 1, "topic_packaging_count": 1}

@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from custsat.features.topic_sentiment import topic_polarity_pairs
+
 POLARITIES = ("negative", "neutral", "positive")
 MENTION_COLUMNS = ("week", "topic", "sentiment", "mentions")
 ALERT_COLUMNS = ("topic", "week", "count", "expected", "upper", "ratio", "volume", "baseline_rate",
@@ -54,43 +56,6 @@ def week_of(times: pd.Series) -> pd.Series:
     """Monday 00:00 of each time's ISO week."""
     day = pd.to_datetime(times).dt.normalize()
     return day - pd.to_timedelta(day.dt.weekday, unit="D")
-
-
-def topic_polarity_pairs(feedback: pd.DataFrame) -> pd.DataFrame:
-    """One row per (feedback row, mentioned topic): columns ``row``, ``topic``, ``sentiment``.
-
-    Reads ``topic_sentiments`` ("topic:polarity;...") when present, else ``topics`` with the
-    row's overall ``sentiment``. Rows without topics give no pairs. ``row`` is the position of
-    the feedback row. Distinct values are split once (a million rows hold few distinct lists).
-    """
-    n = len(feedback)
-    if "topic_sentiments" in feedback:
-        raw = feedback["topic_sentiments"].astype(object).where(feedback["topic_sentiments"].notna(), "")
-        codes, uniques = pd.factorize(raw.astype(str), sort=False)
-        parts = []
-        for code, value in enumerate(uniques):
-            for item in str(value).replace(" ", "").split(";"):
-                if ":" in item:
-                    topic, pol = item.split(":", 1)
-                    parts.append((code, topic, pol))
-        table = pd.DataFrame(parts, columns=["code", "topic", "sentiment"])
-    elif "topics" in feedback:
-        sentiment = feedback["sentiment"] if "sentiment" in feedback else pd.Series(None, index=feedback.index)
-        key = feedback["topics"].astype(object).where(feedback["topics"].notna(), "").astype(str) + "|" + (
-            sentiment.astype(object).where(sentiment.notna(), "unlabelled").astype(str))
-        codes, uniques = pd.factorize(key, sort=False)
-        parts = []
-        for code, value in enumerate(uniques):
-            topics, pol = str(value).rsplit("|", 1)
-            for topic in topics.replace(" ", "").split(";"):
-                if topic:
-                    parts.append((code, topic, pol))
-        table = pd.DataFrame(parts, columns=["code", "topic", "sentiment"])
-    else:
-        return pd.DataFrame({"row": np.zeros(0, np.int64), "topic": [], "sentiment": []})
-    rows = pd.DataFrame({"row": np.arange(n, dtype=np.int64), "code": codes})
-    out = rows.merge(table, on="code", how="inner", sort=False).drop(columns="code")
-    return out.sort_values(["row", "topic"], kind="stable").reset_index(drop=True)
 
 
 def weekly_volume(feedback: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Series:
