@@ -341,7 +341,8 @@ def followup_analytics(
     and to resolution (of items answered / resolved by ``as_of``), the share answered / resolved
     within deadline (among items whose outcome is known: done, or past their deadline), and the
     mean resolution rating (1-5) with the number of ratings. ``dimension == "all"`` is every
-    item; ``week == "all"`` the whole window. Rows sort by dimension, value, week.
+    item; ``week == "all"`` the whole window. Rows sort by dimension, value, then the whole
+    window before the weeks in order.
     """
     as_of = pd.Timestamp(as_of)
     first_week = week_start(pd.Series([as_of]))[0] - pd.Timedelta(weeks=weeks - 1)
@@ -373,7 +374,9 @@ def followup_analytics(
             keys = [values.rename("value")] + ([base["week"]] if by_week else [])
             frames.append(_group_stats(base, keys, dimension, by_week))
     out = pd.concat(frames, ignore_index=True)
-    return out.sort_values(["dimension", "value", "week"], kind="stable").reset_index(drop=True)[list(ANALYTICS_COLUMNS)]
+    out["_weekly"] = out["week"] != "all"  # the whole window first, then week by week
+    out = out.sort_values(["dimension", "value", "_weekly", "week"], kind="stable").reset_index(drop=True)
+    return out[list(ANALYTICS_COLUMNS)]
 
 
 def _group_stats(base: pd.DataFrame, keys: list[pd.Series], dimension: str, by_week: bool) -> pd.DataFrame:
