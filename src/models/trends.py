@@ -125,20 +125,24 @@ def _dispersion(y: np.ndarray, mu: np.ndarray) -> float:
     return max(0.0, num / den) if den > 0 else 0.0
 
 
-def _seasonality(y: np.ndarray, n: np.ndarray, weeks: pd.DatetimeIndex, i: int, rate: float,
-                 rule: AlertRule) -> float:
-    """Week-of-year factor for week ``i`` from the same calendar weeks (+-halfwidth) of earlier years."""
-    if rate <= 0:
+def _seasonal_neighbours(weeks: pd.DatetimeIndex, rule: AlertRule) -> list[np.ndarray]:
+    """Per week, the positions of the same calendar weeks (+-halfwidth) one to three years earlier."""
+    position = {w: i for i, w in enumerate(weeks)}
+    offsets = [52 * years_back - k for years_back in (1, 2, 3)
+               for k in range(-rule.seasonal_halfwidth, rule.seasonal_halfwidth + 1)]
+    out = []
+    for i, w in enumerate(weeks):
+        found = [position.get(w - pd.Timedelta(weeks=o)) for o in offsets]
+        out.append(np.array([j for j in found if j is not None and j < i], dtype=np.int64))
+    return out
+
+
+def _seasonality(y: np.ndarray, n: np.ndarray, neighbours: np.ndarray, rate: float, rule: AlertRule) -> float:
+    """Week-of-year factor from the same calendar weeks of earlier years (see the module doc)."""
+    if rate <= 0 or not len(neighbours):
         return 1.0
-    this = weeks[i]
-    observed = expected = 0.0
-    for years_back in (1, 2, 3):
-        centre = this - pd.Timedelta(weeks=52 * years_back)
-        for k in range(-rule.seasonal_halfwidth, rule.seasonal_halfwidth + 1):
-            j = weeks.get_indexer([centre + pd.Timedelta(weeks=k)])[0]
-            if j >= 0 and j < i:
-                observed += y[j]
-                expected += rate * n[j]
+    observed = float(y[neighbours].sum())
+    expected = float(rate * n[neighbours].sum())
     return (observed + rule.seasonal_kappa) / (expected + rule.seasonal_kappa)
 
 
@@ -151,6 +155,7 @@ def alert_series(y: np.ndarray, n: np.ndarray, weeks: pd.DatetimeIndex, rule: Al
     y = np.asarray(y, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     alerted = np.zeros(len(y), dtype=bool)
+    neighbours = _seasonal_neighbours(pd.DatetimeIndex(weeks), rule)
     rows = []
     for i in range(len(y)):
         lo = max(0, i - rule.baseline_weeks)
@@ -161,7 +166,7 @@ def alert_series(y: np.ndarray, n: np.ndarray, weeks: pd.DatetimeIndex, rule: Al
         shape = y[base].sum() + rule.prior_mentions
         rate = shape / n[base].sum()  # Gamma(shape, sum N) posterior mean of mentions per item
         alpha = _dispersion(y[base], rate * n[base])
-        season = _seasonality(y, n, weeks, i, rate, rule)
+        season = _seasonality(y, n, neighbours[i], rate, rule)
         mu = n[i] * rate * season
         size = 1.0 / (alpha + 1.0 / shape)  # NB size with parameter uncertainty and over-dispersion
         prob = size / (size + mu)
