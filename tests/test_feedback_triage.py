@@ -182,3 +182,24 @@ def test_run_triage_end_to_end(company, tmp_path):
                        emerging=False)
     write_queue(again, tmp_path / "q3.csv")
     assert (tmp_path / "q2.csv").read_bytes() == (tmp_path / "q3.csv").read_bytes()
+
+
+def test_per_topic_sentiment_is_added_and_cached(tmp_path):
+    from custsat.serving.triage import label_feedback
+    from test_feedback_aspects import KeywordTopics, RuleSentiment
+
+    fb = pd.DataFrame([
+        item(feedback_id="F1", text="物流很快，但是包装破了", topics="delivery;packaging", topic_sentiments=None,
+             sentiment="neutral", p_negative=0.4, p_neutral=0.3, p_positive=0.3),
+        item(feedback_id="F2", text="快递很快", topics="delivery", topic_sentiments=None, sentiment="positive"),
+        item(feedback_id="F3", text="包装破了", topics="packaging", topic_sentiments="packaging:negative"),
+    ])
+    cache = tmp_path / "text_cache.parquet"
+    models = (RuleSentiment(), KeywordTopics(), "rules-v1")
+    RuleSentiment.calls = 0
+    out, notes = label_feedback(fb, text_cache=cache, aspect_models=models)
+    assert out["topic_sentiments"].tolist() == ["delivery:positive;packaging:negative", "delivery:positive",
+                                                "packaging:negative"]
+    assert RuleSentiment.calls == 1 and (tmp_path / "aspect_cache.parquet").exists()
+    again, _ = label_feedback(fb, text_cache=cache, aspect_models=models)
+    assert again["topic_sentiments"].tolist() == out["topic_sentiments"].tolist() and RuleSentiment.calls == 1

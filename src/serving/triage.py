@@ -514,7 +514,6 @@ def label_feedback(feedback: pd.DataFrame, *, text_models=None, text_cache: str 
     ``topic_sentiments``. Without them those topics take the text's overall sentiment (noted).
     """
     from custsat.models.text.aspects import (
-        add_topic_sentiments,
         format_topic_sentiments,
         parse_topics,
     )
@@ -540,18 +539,58 @@ def label_feedback(feedback: pd.DataFrame, *, text_models=None, text_cache: str 
             result[multi] = [format_topic_sentiments({t: s for t in ts}, ts)
                              for ts, s in zip(topics[multi], overall[multi], strict=True)]
         else:
-            part = add_topic_sentiments(out.loc[multi], *models)
-            result[multi] = part["topic_sentiments"].to_numpy()
+            cache = text_cache_path(text_cache)
+            key = models[2] if len(models) > 2 else None
+            result[multi] = _cached_topic_sentiments(
+                out.loc[multi], models[0], models[1], cache.with_name("aspect_cache.parquet") if cache and key else None,
+                key)
             notes["aspects"] = f"{int(multi.sum())} multi-topic texts segmented into clauses"
     out["topic_sentiments"] = result.where(out["topics"].notna(), None)
     return out, notes
 
 
-def _aspect_models():
-    try:
-        from custsat.models.text.classify import resolve_sentiment_model, resolve_topic_model
+_SEP = "\x1f"
 
-        return resolve_sentiment_model(None), resolve_topic_model(None)
+
+def _cached_topic_sentiments(part: pd.DataFrame, sentiment_model, topic_model, cache_path: Path | None,
+                             model_key: str | None) -> np.ndarray:
+    """``topic_sentiments`` of multi-topic rows, cached per (text, topics, overall sentiment) and model versions."""
+    from custsat.models.text.aspects import add_topic_sentiments
+    from custsat.models.text.cache import classify_with_cache
+
+    proba_cols = ["p_negative", "p_neutral", "p_positive"]
+    proba = part[proba_cols].round(4).astype(str).agg(",".join, axis=1) if set(proba_cols) <= set(part.columns) else ""
+    composite = part["text"].astype(str) + _SEP + part["topics"].astype(str) + _SEP + proba
+
+    def classify(frame: pd.DataFrame) -> pd.DataFrame:
+        fields = frame["text"].str.split(_SEP, n=2, expand=True)
+        sub = pd.DataFrame({"text": fields[0], "topics": fields[1]})
+        p = fields[2].str.split(",", expand=True)
+        if p.shape[1] == 3:
+            for j, col in enumerate(proba_cols):
+                sub[col] = pd.to_numeric(p[j], errors="coerce")
+        labelled = add_topic_sentiments(sub, sentiment_model, topic_model)
+        return pd.DataFrame({"text": frame["text"].to_numpy(), "topic_sentiments": labelled["topic_sentiments"].to_numpy()})
+
+    if cache_path is None:
+        return classify(pd.DataFrame({"text": composite.to_numpy()}))["topic_sentiments"].to_numpy()
+    done, _ = classify_with_cache(pd.DataFrame({"text": composite.to_numpy()}), classify, cache_path=cache_path,
+                                  model_key=str(model_key))
+    return done["topic_sentiments"].to_numpy()
+
+
+def _aspect_models():
+    """(sentiment model, topic model, cache key naming their versions) of the registered champions, or None."""
+    try:
+        from custsat import tracking
+        from custsat.models.registry import SENTIMENT_MODEL, TOPIC_MODEL
+        from custsat.models.text.classify import resolve_sentiment_model, resolve_topic_model
+        from custsat.models.text.served import taxonomy_digest
+
+        sentiment, topics = resolve_sentiment_model(None), resolve_topic_model(None)
+        topic_version = tracking.champion_version(TOPIC_MODEL) or f"bootstrap-{taxonomy_digest()}"
+        key = f"aspects-v1;sentiment={tracking.champion_version(SENTIMENT_MODEL)};topics={topic_version}"
+        return sentiment, topics, key
     except Exception as err:  # noqa: BLE001 - any missing model means: fall back and say so
         log.warning("per-topic sentiment falls back to the overall sentiment: %s", err)
         return None
