@@ -56,7 +56,8 @@ def test_a_text_with_several_topics_goes_to_the_team_of_its_most_negative_topic(
 
 def test_queue_holds_open_items_and_recent_resolutions_only():
     fb = pd.DataFrame([
-        item(feedback_id="open-old", timestamp=T("2025-01-01")),
+        item(feedback_id="open-old", timestamp=T("2026-02-01")),
+        item(feedback_id="open-stale", timestamp=T("2025-01-01")),
         item(feedback_id="resolved-recent", timestamp=T("2026-06-10"), resolved_at=T("2026-06-11")),
         item(feedback_id="resolved-old", timestamp=T("2026-04-01"), resolved_at=T("2026-04-02")),
         item(feedback_id="resolved-after-as-of", timestamp=T("2026-06-28"), resolved_at=T("2026-07-02")),
@@ -69,6 +70,10 @@ def test_queue_holds_open_items_and_recent_resolutions_only():
     # the resolution on 07-02 is not known at as_of; the response (due 06-29 00:00) is overdue
     assert pd.isna(row["resolved_at"]) and row["status"] == "overdue_response"
     assert list(queue.columns) == list(QUEUE_COLUMNS)
+    # open for more than stale_after_days (180): left out unless the policy lists every open item
+    everything = parse_policy({**policy.model_dump(by_alias=True, exclude_none=True),
+                               "triage": {"stale_after_days": None}})
+    assert "open-stale" in set(build_queue(service_items(fb, AS_OF, everything), AS_OF, everything)["feedback_id"])
 
 
 def test_repeat_complaints_count_earlier_complaints_in_the_window():

@@ -312,6 +312,8 @@ class TriagePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lookback_days: int = Field(default=30, ge=1, description="Resolved items stay in the queue this many days.")
+    stale_after_days: int | None = Field(
+        default=180, ge=1, description="Open items received longer ago are left out of the queue (counted apart).")
     repeat_window_days: int = Field(default=90, ge=1, description="Earlier complaints of the customer counted as repeats.")
     repeat_saturation: int = Field(default=3, ge=1, description="This many earlier complaints give the full repeat score.")
     analytics_weeks: int = Field(default=12, ge=1, description="Weeks of follow-up analytics (by week received).")

@@ -27,6 +27,9 @@ negative), repeat (earlier complaints of the customer within ``repeat_window_day
 overdue (1 when a deadline has passed unmet). Unknown components (no scored list) drop out.
 Weights ``w_i`` come from the policy's ``triage.weights``.
 
+Open items received more than ``triage.stale_after_days`` (180) days before ``as_of`` are left
+out of the queue and counted in the metadata and the report as a stale backlog.
+
 Point in time: only feedback received before ``as_of`` counts, and responses or resolutions at
 or after ``as_of`` have not happened yet. Outputs are written atomically; text cells that a
 spreadsheet would run as formulas are neutralised; equal inputs give byte-identical CSV/Parquet.
@@ -290,7 +293,11 @@ def build_queue(items: pd.DataFrame, as_of: pd.Timestamp, policy: Policy, *, sco
     status = items["status"]
     resolved_recently = items["resolved_at"].notna() & (items["resolved_at"] >= since)
     closed_recently = status.eq("resolved_no_time") & (pd.to_datetime(items["timestamp"]) >= since)
-    queue = items[status.isin(OPEN_STATUSES) | resolved_recently | closed_recently].copy()
+    is_open = status.isin(OPEN_STATUSES)
+    if triage.stale_after_days is not None:
+        fresh = pd.to_datetime(items["timestamp"]) >= as_of - pd.Timedelta(days=triage.stale_after_days)
+        is_open = is_open & fresh
+    queue = items[is_open | resolved_recently | closed_recently].copy()
     if scored is not None and len(scored):
         keep = [c for c in ("value_tier", "churn_probability") if c in scored]
         lookup = scored.assign(customer_id=scored["customer_id"].astype(str)).drop_duplicates("customer_id")
@@ -678,7 +685,11 @@ def run_triage(
             from custsat.models.text.topics import load_taxonomy
 
             entries = taxonomy_entries(clusters, load_taxonomy())
+    stale = policy.triage.stale_after_days
+    stale_count = 0 if stale is None else int((items["status"].isin(OPEN_STATUSES) & (
+        pd.to_datetime(items["timestamp"]) < as_of - pd.Timedelta(days=stale))).sum())
     metadata = {"as_of": str(as_of), "feedback_rows": int(len(fb)), "queue_rows": int(len(queue)),
+                "stale_open_items": stale_count, "stale_after_days": stale,
                 "open_items": int(queue["status"].isin(OPEN_STATUSES).sum()), "inputs": {k: str(v) for k, v in paths.items()},
                 "scored_customers": None if scored is None else int(len(scored)), **notes}
     result = TriageResult(queue=queue, analytics=analytics, alerts=alerts, emerging=clusters,

@@ -66,7 +66,7 @@ def _emerging_section(result) -> str:
     return "".join(parts)
 
 
-def _queue_section(queue: pd.DataFrame) -> str:
+def _queue_section(queue: pd.DataFrame, metadata: Mapping | None = None) -> str:
     counts = queue["status"].value_counts()
     cards = [(f"{int(counts.get(s, 0)):,}", s.replace("_", " ")) for s in STATUSES if counts.get(s, 0)]
     card_html = "".join(f'<div class="card"><div class="v">{v}</div><div class="k">{_e(k)}</div></div>' for v, k in cards)
@@ -76,8 +76,12 @@ def _queue_section(queue: pd.DataFrame) -> str:
     top = open_items.assign(text=open_items["text"].astype(str).str.slice(0, TEXT_CHARS))[
         ["priority_rank", "feedback_id", "owner_team", "status", "priority", "urgency", "topic_sentiments",
          "priority_reason", "text"]]
+    stale = (metadata or {}).get("stale_open_items", 0)
+    stale_html = (f'<div class="warn">{stale:,} open items received more than {metadata["stale_after_days"]} days '
+                  "ago are not listed (stale backlog; policy key <code>triage.stale_after_days</code>).</div>"
+                  if stale else "")
     return (
-        f'<h2 id="queue">Work queue</h2><div class="cards">{card_html}</div>'
+        f'<h2 id="queue">Work queue</h2><div class="cards">{card_html}</div>{stale_html}'
         "<h3>Items by owner team and status</h3>" + _table(by_team, section="queue-teams")
         + f"<h3>First {len(top)} open items by priority</h3>" + _table(top, formats={"priority": ",.1f"},
                                                                         section="queue-top"))
@@ -117,7 +121,8 @@ def _followup_section(analytics: pd.DataFrame) -> str:
 def triage_sections(result, *, topic_names: Mapping[str, tuple[str, str]] | None = None) -> str:
     """The triage sections as one HTML fragment: what changed, queue, follow-up."""
     names = topic_names or {}
-    return _what_changed(result, names) + _queue_section(result.queue) + _followup_section(result.analytics)
+    return (_what_changed(result, names) + _queue_section(result.queue, result.metadata)
+            + _followup_section(result.analytics))
 
 
 def render_triage_report(result, *, topic_names: Mapping[str, tuple[str, str]] | None = None,
