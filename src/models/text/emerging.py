@@ -114,15 +114,20 @@ def class_tfidf(class_terms: Sequence[Counter]) -> list[list[tuple[str, float]]]
 
 @dataclass(frozen=True)
 class EmergingConfig:
-    """Parameters of :func:`find_emerging` (see the module doc)."""
+    """Parameters of :func:`find_emerging` (see the module doc).
+
+    ``merge_distance`` and ``micro_size`` were chosen on development seeds of the synthetic company
+    (:func:`custsat.models.feedback_ops_eval.choose_emerging_config`), apart from the seeds the
+    detection is measured on.
+    """
 
     window_days: int = 84
     recent_days: int = 14
     candidate_max_p: float = 0.5
     negative_min_p: float = 0.5
-    micro_size: int = 8
+    micro_size: int = 6
     max_micro: int = 512
-    merge_distance: float = 0.12
+    merge_distance: float = 0.3
     lexical_weight: float = 0.0
     lexical_dims: int = 64
     center: bool = True
