@@ -108,7 +108,8 @@ def part_real(args, topic_model) -> dict:
     out = {}
     for lang in ("zh", "en"):
         reviews = pd.read_parquet(f"data/interim/reviews_{lang}.parquet")
-        neg = reviews[reviews["label"] == "negative"] if lang == "zh" else reviews[reviews["score"] <= 2]
+        neg = reviews[reviews["label"] == "negative"] if lang == "zh" else reviews[
+            pd.to_numeric(reviews["score"], errors="coerce") <= 2]
         neg = neg.sample(n=min(args.real_sample, len(neg)), random_state=0).reset_index(drop=True)
         emb = np.asarray(topic_model.embed(neg["text"].tolist()), dtype=np.float32)
         proba = topic_model.predict_proba(neg["text"].tolist(), embeddings=emb)
