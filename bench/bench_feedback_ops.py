@@ -12,8 +12,9 @@ Parts (``--parts``, default all):
   target accuracy >= 0.80 and above the overall-sentiment baseline); the decision defaults are
   chosen first on synthetic texts with known per-topic polarity.
 * ``real``     - emerging issues in the real review corpora (``data/interim/reviews_*.parquet``):
-  negative reviews (Chinese: label negative, a seeded sample of ``--real-sample``; English:
-  1-2 stars) whose best topic probability is low, clustered and named. The reviews carry no
+  negative reviews (label negative: Chinese negative reviews, English reviews below five stars;
+  a seeded sample of ``--real-sample`` each) whose best topic probability is low, clustered and
+  named. The reviews carry no
   dates, so every text counts as recent and clusters rank by size.
 * ``speed``    - triage of ``--triage-rows`` feedback rows with cached labels (target <= 60 s on
   2 cores) and emerging-issue clustering + naming of ``--cluster-texts`` candidate texts given
@@ -108,8 +109,7 @@ def part_real(args, topic_model) -> dict:
     out = {}
     for lang in ("zh", "en"):
         reviews = pd.read_parquet(f"data/interim/reviews_{lang}.parquet")
-        neg = reviews[reviews["label"] == "negative"] if lang == "zh" else reviews[
-            pd.to_numeric(reviews["score"], errors="coerce") <= 2]
+        neg = reviews[reviews["label"] == "negative"]
         neg = neg.sample(n=min(args.real_sample, len(neg)), random_state=0).reset_index(drop=True)
         emb = np.asarray(topic_model.embed(neg["text"].tolist()), dtype=np.float32)
         proba = topic_model.predict_proba(neg["text"].tolist(), embeddings=emb)
