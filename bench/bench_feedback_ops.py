@@ -10,7 +10,8 @@ Parts (``--parts``, default all):
   are chosen first on separate development seeds.
 * ``aspects``  - per-topic sentiment on the hand-labelled real multi-topic reviews (``--aspects``,
   target accuracy >= 0.80 and above the overall-sentiment baseline); the decision defaults are
-  chosen first on synthetic texts with known per-topic polarity.
+  chosen first on a development set (``--aspects-dev``: hand-labelled reviews of the training
+  split; without it, synthetic texts with known per-topic polarity).
 * ``real``     - emerging issues in the real review corpora (``data/interim/reviews_*.parquet``):
   negative reviews (label negative: Chinese negative reviews, English reviews below five stars;
   a seeded sample of ``--real-sample`` each) whose best topic probability is low, clustered and
@@ -91,16 +92,22 @@ def part_aspects(args, sentiment, topics) -> dict:
     from custsat.data.synth import generate_crm
     from custsat.models.text.aspects import choose_defaults, evaluate_aspects
 
-    crm = generate_crm(3000, 2024)  # development texts: a seed of its own, multi-topic rows only
-    truth = crm.truth["feedback"]
-    texts = crm.tables["feedback"].set_index("feedback_id")["text"]
-    multi = truth[(truth["n_topics"] >= 2) & ~truth["is_future"]].head(args.dev_texts)
-    config, grid = choose_defaults(texts.loc[multi["feedback_id"]].tolist(), multi["aspect_sentiments"].tolist(),
-                                   sentiment, topics)
+    if Path(args.aspects_dev).exists():  # hand-labelled reviews of the training split
+        dev = pd.read_csv(args.aspects_dev)
+        dev_texts, dev_aspects, dev_source = dev["text"].tolist(), dev["aspects"].tolist(), args.aspects_dev
+    else:  # synthetic texts with known per-topic polarity: a seed of its own, multi-topic rows only
+        crm = generate_crm(3000, 2024)
+        truth = crm.truth["feedback"]
+        texts = crm.tables["feedback"].set_index("feedback_id")["text"]
+        multi = truth[(truth["n_topics"] >= 2) & ~truth["is_future"]].head(args.dev_texts)
+        dev_texts, dev_aspects = texts.loc[multi["feedback_id"]].tolist(), multi["aspect_sentiments"].tolist()
+        dev_source = "synthetic seed 2024"
+    config, grid = choose_defaults(dev_texts, dev_aspects, sentiment, topics)
     labels = pd.read_csv(args.aspects)
     res = evaluate_aspects(labels, sentiment, topics, config=config)
     res.pop("frame")
-    return {"config": config.__dict__, "dev_grid": grid.to_dict("records"), **res}
+    return {"config": config.__dict__, "dev_source": dev_source, "dev_texts": len(dev_texts),
+            "dev_grid": grid.to_dict("records"), **res}
 
 
 def part_real(args, topic_model) -> dict:
@@ -186,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dev-seeds", type=int, default=4)
     parser.add_argument("--customers", type=int, default=20000)
     parser.add_argument("--aspects", default="data/labels/aspects_eval.csv")
+    parser.add_argument("--aspects-dev", default="data/labels/aspects_dev.csv")
     parser.add_argument("--dev-texts", type=int, default=400)
     parser.add_argument("--sentiment-model", default=None)
     parser.add_argument("--topic-model", default=None)

@@ -17,6 +17,7 @@ from custsat.models.text.aspects import (
     AspectSentiment,
     add_topic_sentiments,
     bootstrap_ci,
+    decide_polarity,
     evaluate_aspects,
     parse_aspects,
     split_clauses,
@@ -109,6 +110,16 @@ def test_evaluation_against_the_overall_sentiment_baseline():
     per = {(r["topic"], r["polarity"]): r["accuracy"] for r in res["per_topic_polarity"]}
     assert per[("packaging", "negative")] == 1.0
     assert parse_aspects("a:positive; b:negative") == {"a": "positive", "b": "negative"}
+
+
+def test_polarity_rule_and_mixed_stance():
+    proba = np.array([[0.2, 0.6, 0.2], [0.1, 0.75, 0.15], [0.5, 0.3, 0.2], [0.3, 0.5, 0.2]])
+    assert decide_polarity(proba, None).tolist() == ["neutral", "neutral", "negative", "neutral"]
+    assert decide_polarity(proba, 0.7).tolist() == ["positive", "neutral", "negative", "negative"]
+    model = AspectSentiment(RuleSentiment(), KeywordTopics(), AspectConfig(mixed_min=0.7))
+    out = model.polarities(["位置好，但是交通慢。服务员态度差"], [["environment_facilities", "service_attitude"]])
+    # 位置好 (+) and 交通慢 (-) are both about the premises: a mixed stance
+    assert out[0] == {"environment_facilities": "neutral", "service_attitude": "negative"}
 
 
 def test_bootstrap_ci_resamples_texts():

@@ -521,6 +521,8 @@ def label_feedback(feedback: pd.DataFrame, *, text_models=None, text_cache: str 
     ``topic_sentiments``. Without them those topics take the text's overall sentiment (noted).
     """
     from custsat.models.text.aspects import (
+        AspectConfig,
+        decide_polarity,
         format_topic_sentiments,
         parse_topics,
     )
@@ -537,6 +539,14 @@ def label_feedback(feedback: pd.DataFrame, *, text_models=None, text_cache: str 
     result = out["topic_sentiments"].astype(object) if "topic_sentiments" in out else pd.Series(None, index=out.index,
                                                                                                dtype=object)
     overall = out["sentiment"].astype(object).where(out["sentiment"].notna(), "neutral")
+    proba_cols = ["p_negative", "p_neutral", "p_positive"]
+    if set(proba_cols) <= set(out.columns):  # the per-topic polarity rule, on the text's probabilities
+        proba = out[proba_cols].to_numpy(dtype=np.float64)
+        known = ~np.isnan(proba).any(axis=1)
+        if known.any():
+            rule = decide_polarity(proba[known], AspectConfig().neutral_min)
+            overall = overall.copy()
+            overall[known] = rule
     result[single] = [format_topic_sentiments({t: s for t in ts}, ts)
                       for ts, s in zip(topics[single], overall[single], strict=True)]
     if multi.any():

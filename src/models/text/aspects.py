@@ -14,13 +14,16 @@ is used, so any fitted model with those methods serves):
    its best topic if that score reaches ``min_affinity``; otherwise it continues the previous
    clause's topic within the same sentence (a clause like "还把箱子扔在门口" goes on about
    what the sentence began with); otherwise it is left out.
-4. A topic's polarity is the arg-max of ``(1 - text_weight) x`` the mean sentiment
-   probabilities of its clauses ``+ text_weight x`` the text's sentiment probabilities. A
-   topic without clauses takes the text's sentiment.
+4. A topic's polarity comes from ``(1 - text_weight) x`` the mean sentiment probabilities of
+   its clauses ``+ text_weight x`` the text's sentiment probabilities: neutral when that
+   vector's neutral probability reaches ``neutral_min``, else the larger of negative and
+   positive (``neutral_min=None``: the arg-max). With ``mixed_min`` set, a topic with one clause
+   at least that negative and one at least that positive is neutral (a mixed stance). A topic
+   without clauses takes the text's probabilities through the same rule.
 
 Output per feedback row: ``topic_sentiments`` = ``topic:polarity`` pairs in the order of the
 row's ``topics`` (most probable first), e.g. ``delivery:positive;packaging:negative``.
-Defaults were chosen on synthetic CRM texts with known per-topic polarity
+Defaults were chosen on a development set of hand-labelled reviews from the training split
 (:func:`choose_defaults`), never on the real evaluation sample, which measures them
 (:func:`evaluate_aspects`).
 """
@@ -35,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 POLARITIES = ("negative", "neutral", "positive")
-_SENTENCE = re.compile(r"[。！？!?;；\n]+|(?<=[a-zA-Z\)])\.(?=\s|$)|\.{2,}|…+")
+_SENTENCE = re.compile(r"[。！？!?;；\n]+|\.(?=\s|$)|\.{2,}|…+")
 _CLAUSE = re.compile(r"[，,、：:]+")
 _CONTRAST_ZH = ("但是", "不过", "可是", "可惜", "然而", "只是", "就是", "但")
 _CONTRAST_EN = ("but", "however", "although", "though", "except", "yet", "unfortunately", "sadly", "whereas")
@@ -45,12 +48,30 @@ _CONTRAST = re.compile(
 
 @dataclass(frozen=True)
 class AspectConfig:
-    """Decision parameters (see the module doc); defaults from :func:`choose_defaults`."""
+    """Decision parameters (see the module doc).
 
-    min_affinity: float = 0.3
+    Defaults: chosen by :func:`choose_defaults` on 62 hand-labelled multi-topic reviews of the
+    training split (``data/labels/aspects_dev.csv``), with the sentiment teacher and the zero-label
+    topic model; the evaluation sample played no part.
+    """
+
+    min_affinity: float = 0.5
     keyword_bonus: float = 0.3
     text_weight: float = 0.2
+    neutral_min: float | None = 0.7
+    mixed_min: float | None = None
     max_clauses: int = 24
+
+
+def decide_polarity(proba: np.ndarray, neutral_min: float | None = None) -> np.ndarray:
+    """Polarity labels of (n, 3) probabilities: the arg-max (``neutral_min=None``), or neutral only
+    when its probability reaches ``neutral_min`` and otherwise the larger of negative/positive."""
+    proba = np.atleast_2d(np.asarray(proba, dtype=np.float64))
+    labels = np.array(POLARITIES, dtype=object)
+    if neutral_min is None:
+        return labels[np.nanargmax(np.nan_to_num(proba, nan=-1.0), axis=1)]
+    polar = np.where(proba[:, 2] >= proba[:, 0], "positive", "negative").astype(object)
+    return np.where(proba[:, 1] >= neutral_min, "neutral", polar).astype(object)
 
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -159,7 +180,7 @@ class AspectSentiment:
         out = []
         for i, ts in enumerate(topics):
             overall = text_proba[i]
-            label = POLARITIES[int(np.nanargmax(overall))] if np.isfinite(overall).any() else "neutral"
+            label = decide_polarity(overall, self.config.neutral_min)[0] if np.isfinite(overall).any() else "neutral"
             result = {t: label for t in ts}
             part = by_text.get(i)
             if part is not None:
@@ -188,8 +209,12 @@ class AspectSentiment:
             mine = owner == k
             if not mine.any():
                 continue
+            if cfg.mixed_min is not None and (senti[mine, 0].max() >= cfg.mixed_min) and (
+                    senti[mine, 2].max() >= cfg.mixed_min):
+                result[t] = "neutral"  # praised and criticised on the same topic: a mixed stance
+                continue
             vec = (1 - cfg.text_weight) * senti[mine].mean(0) + cfg.text_weight * base
-            result[t] = POLARITIES[int(vec.argmax())]
+            result[t] = decide_polarity(vec, cfg.neutral_min)[0]
         return result
 
 
@@ -261,7 +286,8 @@ def evaluate_aspects(labels: pd.DataFrame, sentiment_model, topic_model, *, conf
 
     The gold topics of each text are given to the method (the task is the polarity of each
     topic; topic detection is measured separately), and the baseline gives every topic the
-    text's overall sentiment from the same sentiment model. Returns overall and per-language
+    text's overall sentiment (arg-max) from the same sentiment model; ``against_same_rule_baseline``
+    compares with the text's probabilities through the method's own polarity rule. Returns overall and per-language
     accuracy with a bootstrap CI of the difference (texts resampled), and accuracy per
     (topic, gold polarity).
     """
@@ -272,12 +298,18 @@ def evaluate_aspects(labels: pd.DataFrame, sentiment_model, topic_model, *, conf
     predicted = model.polarities(texts, gold_topics, text_proba)
     overall = [POLARITIES[int(p.argmax())] for p in text_proba]
     baseline = [{t: o for t in ts} for ts, o in zip(gold_topics, overall, strict=True)]
+    same_rule = decide_polarity(text_proba, model.config.neutral_min)
     pairs = aspect_pairs(labels.reset_index(drop=True), predicted, baseline)
     pairs["correct"] = pairs["predicted"] == pairs["gold"]
     pairs["baseline_correct"] = pairs["baseline"] == pairs["gold"]
+    pairs["baseline_same_rule_correct"] = same_rule[pairs["text"].to_numpy()] == pairs["gold"].to_numpy()
     result = {"pairs": int(len(pairs)), "texts": int(len(labels)),
               "overall": bootstrap_ci(pairs["correct"].to_numpy(float), pairs["baseline_correct"].to_numpy(float),
-                                      pairs["text"].to_numpy())}
+                                      pairs["text"].to_numpy()),
+              # the text's probabilities through the same polarity rule: what segmentation adds on its own
+              "against_same_rule_baseline": bootstrap_ci(pairs["correct"].to_numpy(float),
+                                                         pairs["baseline_same_rule_correct"].to_numpy(float),
+                                                         pairs["text"].to_numpy())}
     result["by_language"] = {
         lang: {**bootstrap_ci(g["correct"].to_numpy(float), g["baseline_correct"].to_numpy(float), g["text"].to_numpy()),
                "pairs": int(len(g))}
@@ -297,34 +329,43 @@ def evaluate_aspects(labels: pd.DataFrame, sentiment_model, topic_model, *, conf
 
 
 def choose_defaults(texts: Sequence[str], aspects: Sequence[str], sentiment_model, topic_model, *,
-                    grid: dict[str, Sequence[float]] | None = None) -> tuple[AspectConfig, pd.DataFrame]:
-    """Pick ``min_affinity`` / ``text_weight`` by accuracy on a development set (e.g. synthetic texts).
+                    grid: dict[str, Sequence] | None = None) -> tuple[AspectConfig, pd.DataFrame]:
+    """Pick ``min_affinity`` / ``text_weight`` / ``neutral_min`` by accuracy on a development set.
 
-    Returns the best config (ties: the first in grid order) and the table of every grid point.
+    ``texts`` / ``aspects`` (``topic:polarity;...``) must be kept apart from the evaluation data
+    (e.g. hand-labelled reviews of the training split, or synthetic texts). Returns the best
+    config (ties: the first in grid order) and the table of every grid point.
     """
-    grid = grid or {"min_affinity": (0.2, 0.3, 0.45), "text_weight": (0.0, 0.2, 0.4)}
-    labels = pd.DataFrame({"text": list(texts), "aspects": list(aspects), "language": "dev"})
+    grid = grid or {"min_affinity": (0.2, 0.35, 0.5), "text_weight": (0.2, 0.4, 0.6),
+                    "neutral_min": (None, 0.5, 0.6, 0.7), "mixed_min": (None, 0.6, 0.7)}
+    labels = pd.DataFrame({"text": list(texts), "aspects": list(aspects)})
     gold_topics = [list(parse_aspects(a)) for a in labels["aspects"]]
     text_proba = np.asarray(sentiment_model.predict_proba(labels["text"].tolist()), dtype=np.float64)
     base_cfg = AspectConfig()
     model = AspectSentiment(sentiment_model, topic_model, base_cfg)
     clauses = model.clause_table(labels["text"].tolist(), gold_topics)  # the expensive part, computed once
+    by_text = dict(tuple(clauses.groupby("text", sort=False))) if len(clauses) else {}
     rows = []
     for aff in grid["min_affinity"]:
         for tw in grid["text_weight"]:
-            cfg = AspectConfig(min_affinity=aff, text_weight=tw, keyword_bonus=base_cfg.keyword_bonus)
-            model.config = cfg
-            by_text = dict(tuple(clauses.groupby("text", sort=False))) if len(clauses) else {}
-            correct = total = 0
-            for i, ts in enumerate(gold_topics):
-                overall = POLARITIES[int(text_proba[i].argmax())]
-                pred = {t: overall for t in ts}
-                if i in by_text:
-                    pred.update(model._from_clauses(by_text[i], ts, text_proba[i]))
-                gold = parse_aspects(labels["aspects"].iloc[i])
-                correct += sum(pred.get(t) == p for t, p in gold.items())
-                total += len(gold)
-            rows.append({"min_affinity": aff, "text_weight": tw, "accuracy": correct / max(total, 1)})
+            for nm, mm in [(a, b) for a in grid["neutral_min"] for b in grid["mixed_min"]]:
+                model.config = AspectConfig(min_affinity=aff, text_weight=tw, neutral_min=nm, mixed_min=mm,
+                                            keyword_bonus=base_cfg.keyword_bonus)
+                correct = total = 0
+                for i, ts in enumerate(gold_topics):
+                    overall = decide_polarity(text_proba[i], nm)[0]
+                    pred = {t: overall for t in ts}
+                    if i in by_text:
+                        pred.update(model._from_clauses(by_text[i], ts, text_proba[i]))
+                    gold = parse_aspects(labels["aspects"].iloc[i])
+                    correct += sum(pred.get(t) == p for t, p in gold.items())
+                    total += len(gold)
+                rows.append({"min_affinity": aff, "text_weight": tw, "neutral_min": nm, "mixed_min": mm,
+                             "accuracy": correct / max(total, 1)})
     table = pd.DataFrame(rows)
     best = table.iloc[int(table["accuracy"].to_numpy().argmax())]
-    return AspectConfig(min_affinity=float(best["min_affinity"]), text_weight=float(best["text_weight"])), table
+    def opt(value):
+        return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+    return AspectConfig(min_affinity=float(best["min_affinity"]), text_weight=float(best["text_weight"]),
+                        neutral_min=opt(best["neutral_min"]), mixed_min=opt(best["mixed_min"])), table
