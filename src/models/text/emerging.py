@@ -9,7 +9,8 @@ Steps (:func:`find_emerging`):
    over-segments them into micro-clusters of about ``micro_size`` texts, then average-linkage
    agglomeration merges micro-clusters whose centroids are closer than ``merge_distance``
    (cosine distance). Clusters under ``min_cluster_size`` texts are dropped. Scales to 100k
-   candidates (k-means is linear; the agglomeration sees at most ``max_micro`` centroids).
+   candidates: above 5,000 texts mini-batch k-means seeds on a sample of ``3 k`` texts; the
+   agglomeration sees at most ``max_micro`` centroids.
 3. **Names**: a class-based TF-IDF in the style of BERTopic. Each cluster is one class and the
    window's other feedback one more (background) class, so words common in all feedback score
    low; ``weight(t, c) = tf(t, c) * log(1 + A / f(t))`` with ``tf`` the term's share of the
@@ -221,11 +222,11 @@ def cluster_embeddings(emb: np.ndarray, config: EmergingConfig = EmergingConfig(
     k = int(np.clip(np.ceil(n / config.micro_size), 1, config.max_micro))
     if k == 1:
         micro = np.zeros(n, dtype=np.int64)
-    elif n <= 20_000:
+    elif n <= 5_000:
         micro = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=config.seed).fit_predict(x)
-    else:
+    else:  # k-means++ seeding over every text costs O(n k); mini-batches seed on a sample of 3k texts
         micro = MiniBatchKMeans(n_clusters=k, n_init=1, batch_size=4096, max_iter=50, random_state=config.seed,
-                                reassignment_ratio=0.0).fit_predict(x)
+                                init_size=min(n, 3 * k), reassignment_ratio=0.0).fit_predict(x)
     used = np.unique(micro)
     centroids = np.stack([x[micro == m].mean(0) for m in used])
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
