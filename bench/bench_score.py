@@ -112,11 +112,13 @@ def generate(n_customers: int, folder: Path, new_text_share: float) -> float:
 def score_once(folder: Path, out: Path, engine: str, chunk_size: int, stream: bool = False,
                workers: int | None = None) -> dict:
     """Run in a child process: score the folder and report time and peak RSS."""
-    from custsat.serving.score import peak_rss_mib, resolve_input_paths, score_files
+    from custsat.data.catalog import resolve_inputs
+    from custsat.serving.pipeline import peak_rss_mib
+    from custsat.serving.score import score_files
 
     t0 = time.perf_counter()
     result = score_files(
-        resolve_input_paths(input_dir=folder), out=out, report=out.with_suffix(".html"), as_of=AS_OF, engine=engine,
+        resolve_inputs(folder), out=out, report=out.with_suffix(".html"), as_of=AS_OF, engine=engine,
         chunk_size=chunk_size,
         text_cache=False, progress=False, stream=stream, **({"workers": workers} if stream else {}),
     )

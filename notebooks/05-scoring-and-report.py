@@ -37,7 +37,7 @@ from custsat.data.synth import generate_crm, write_crm
 from custsat.models.churn import train_churn_from_tables
 from custsat.models.clv.train import train_and_register
 from custsat.serving.policy import load_policy
-from custsat.serving.report import write_report
+from custsat.serving.report import write_scoring_report
 from custsat.serving.score import score_tables
 
 n = 600 if fast else n_customers
@@ -97,7 +97,7 @@ result.drift.sort_values("psi", ascending=False).head(10) if result.drift is not
 # ## The report
 
 # %%
-report = write_report(Path(tempfile.mkdtemp()) / "scoring_report.html", scored, feedback=result.feedback, drift=result.drift, metadata=result.metadata)
+report = write_scoring_report(Path(tempfile.mkdtemp()) / "scoring_report.html", scored, feedback=result.feedback, drift=result.drift, metadata=result.metadata)
 print(report, report.stat().st_size, "bytes")
 
 # %%

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         default="2GB", description="DuckDB working memory before it spills to disk (feature building, --stream)."
     )
     spark_driver_memory: str = Field(default="4g", description="spark.driver.memory of the local Spark session.")
+    max_amount: float = Field(
+        default=1e12, gt=0,
+        description="Largest absolute transaction amount (and quantity) accepted; beyond it a value is refused as corrupt.",
+    )
 
     @property
     def text_thread_count(self) -> int:
@@ -153,8 +157,11 @@ class Settings(BaseSettings):
 
 
 def disable_library_telemetry() -> None:
-    """MLflow's usage telemetry stays off (custsat runs without internet) unless a user set it."""
+    """MLflow's usage telemetry stays off (custsat runs without internet) unless a user set it,
+    and a tracking server that does not answer fails within seconds instead of minutes of retries."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
 def spark_environment() -> None:

@@ -32,6 +32,29 @@ class ModelNotFoundError(RuntimeError):
     """A registered model (or its champion alias) that scoring needs does not exist."""
 
 
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking server does not answer."""
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Refuse, within ``timeout_s``, an http(s) tracking URI whose host does not accept connections."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https"):
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "localhost", port), timeout=timeout_s):
+            return
+    except OSError as error:
+        raise TrackingUnavailableError(
+            f"the MLflow tracking server at {uri} does not answer ({error.strerror or error}); start it, or unset "
+            "MLFLOW_TRACKING_URI to use the local store sqlite:///mlruns/mlflow.db"
+        ) from None
+
+
 def _pinned(dist: str) -> str:
     try:
         return f"{dist}=={metadata.version(dist)}"
@@ -48,11 +71,31 @@ def pip_requirements() -> list[str]:
 PIP_REQUIREMENTS = pip_requirements()
 
 
+_quiet = False
+
+
 def _mlflow():
+    global _quiet
     disable_library_telemetry()
     import mlflow
 
+    if not _quiet:  # after the import: MLflow sets up its own warning filters there
+        _silence_mlflow_notes()
+        _quiet = True
     return mlflow
+
+
+def _silence_mlflow_notes() -> None:
+    """MLflow's advice to its own users (type hints on ``predict``, CloudPickle, input-example
+    validation) says nothing to a custsat user; real problems still raise."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")
+    warnings.filterwarnings("ignore", message=r".*Any type hint is inferred as AnyType.*")
+    for name in ("mlflow.pyfunc", "mlflow.models.model", "mlflow.models.signature", "mlflow.types.utils",
+                 "mlflow.utils.requirements_utils", "mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def __getattr__(name: str) -> Any:
@@ -67,12 +110,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+_reachable: set[str] = set()
+
+
 def configure() -> str:
     """Point MLflow at the configured store (creating the local one) and return its URI."""
     settings = get_settings()
     uri = settings.resolved_tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif uri not in _reachable:
+        check_reachable(uri)
+        _reachable.add(uri)
     mlflow = _mlflow()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -248,11 +297,22 @@ def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
     _active().log_artifact(str(path), artifact_path=artifact_path)
 
 
-def infer_signature(model_input: Any, model_output: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-    """MLflow's model signature of an input (and output) example."""
-    from mlflow.models import infer_signature as _infer
+def infer_signature(model_input: Any, model_output: Any = None, params: Mapping[str, Any] | None = None,
+                    *, any_input_types: bool = False) -> Any:
+    """MLflow's model signature of an input (and output) example.
 
-    return _infer(model_input, model_output, params=dict(params) if params else None)
+    ``any_input_types`` keeps the input columns' names but accepts any dtype for them (the
+    model checks its values itself), so MLflow does not refuse, say, int64 where it saw floats.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.models import infer_signature as _infer
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    signature = _infer(model_input, model_output, params=dict(params) if params else None)
+    if any_input_types:
+        inputs = Schema([ColSpec(AnyType(), name) for name in signature.inputs.input_names()])
+        signature = ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)
+    return signature
 
 
 def log_pyfunc_model(

@@ -17,7 +17,7 @@ from custsat.models.churn import (
     score_frame,
     split_by_time,
 )
-from custsat.models.tabular import OTHER, TabularEncoder
+from custsat.models.churn.encoding import OTHER, TabularEncoder
 
 FEATURES = ["recency_days", "frequency", "complaints_open", "region", "spend"]
 
@@ -241,24 +241,34 @@ def test_calibration_table_of_perfect_probabilities():
     assert m.expected_calibration_error(y, p) < 0.02
 
 
-def test_plots_render(fitted, tmp_path):
+def test_plots_show_one_curve_per_model_on_labelled_axes(fitted):
     model, test = fitted
     y = test["churned"].to_numpy()
     p = model.predict_proba(test[FEATURES])[:, 1]
     scores = {"cal": p, "raw": model.predict_raw_proba(test[FEATURES])}
-    for fig in (
-        m.plot_roc(y, scores),
-        m.plot_pr(y, scores),
-        m.plot_calibration(y, scores),
-        m.plot_gains(y, scores),
-    ):
-        fig.savefig(tmp_path / "x.png")
+    expected = {
+        m.plot_roc: ("False positive rate", "True positive rate", ["cal (AUC", "raw (AUC"]),
+        m.plot_pr: ("Recall", "Precision", ["cal (AP", "raw (AP", "base rate"]),
+        m.plot_calibration: ("Mean predicted probability", "Observed churn rate", ["cal (Brier", "raw (Brier", "perfect"]),
+        m.plot_gains: ("Fraction of customers contacted (highest risk first)", "Share of churners captured",
+                       ["cal", "raw", "random"]),
+    }
+    for plot, (xlabel, ylabel, legend) in expected.items():
+        ax = plot(y, scores).axes[0]
+        assert (ax.get_xlabel(), ax.get_ylabel()) == (xlabel, ylabel)
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert all(any(label.startswith(want) for label in labels) for want in legend), labels
+    roc = m.plot_roc(y, {"cal": p}).axes[0].get_lines()[0]
+    fpr, tpr = roc.get_data()
+    assert fpr[0] == 0 and tpr[-1] == 1 and np.all(np.diff(fpr) >= 0)  # a real ROC curve
     X = test[FEATURES].head(300)
-    fig = m.plot_contribution_summary(
-        model.contributions(X).drop(columns="bias"), model.encoder_.transform(X)
-    )
-    fig.savefig(tmp_path / "y.png")
-    assert (tmp_path / "y.png").stat().st_size > 1000
+    contrib = model.contributions(X).drop(columns="bias")
+    bar_ax, strip_ax = m.plot_contribution_summary(contrib, model.encoder_.transform(X), max_features=3).axes
+    bars = sorted(bar_ax.patches, key=lambda b: b.get_y())
+    top3 = contrib.abs().mean().sort_values(ascending=False).head(3)
+    np.testing.assert_allclose([b.get_width() for b in bars], top3.to_numpy()[::-1])
+    assert [t.get_text() for t in bar_ax.get_yticklabels()] == list(top3.index[::-1])
+    assert sum(len(c.get_offsets()) for c in strip_ax.collections) == 3 * len(X)  # one point per row and feature
 
 
 # --------------------------------------------------------------------------- encoding & labels

@@ -11,14 +11,13 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from custsat import features
+from custsat.data import synth
 from custsat.models.churn import (
     ChurnModel,
     default_as_of_dates,
     unavailable_feature_columns,
 )
-
-synth = pytest.importorskip("custsat.data.synth")
-features = pytest.importorskip("custsat.features")
 
 HORIZON = 90
 
@@ -72,3 +71,28 @@ def test_model_recovers_synthetic_ground_truth(crm, training):
         dates[-1] + pd.Timedelta(days=HORIZON)
     )  # NaT (never) -> False
     assert roc_auc_score(churned_by_end.astype(int), p) > 0.68
+
+
+def test_drift_of_the_training_snapshot_itself_is_zero_and_a_real_shift_warns(crm):
+    """Drift compares the customers the churn model was trained on: scoring the model's own
+    latest snapshot gives PSI 0 for every feature, and a shifted feature still warns."""
+    from custsat.features.labels import in_churn_population
+    from custsat.models.drift import PSI_WARN, DriftCounter, build_reference
+
+    tables = {k: v for k, v in crm.tables.items() if k != "contracts"}  # purchase rule only
+    as_of = default_as_of_dates(tables, HORIZON)[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        snapshot = features.build_training_set(tables, [as_of], horizon_days=HORIZON)
+        scored = features.build_customer_features(tables, as_of)
+    columns = ["recency_days", "frequency", "monetary_total", "tenure_days", "lifecycle_stage", "rfm_segment"]
+    reference = build_reference(snapshot[columns])
+    population = scored[in_churn_population(scored)]
+    assert len(population) == len(snapshot) and len(population) < len(scored)  # prospects and lapsed left out
+    table = DriftCounter(reference).update(population).table()
+    assert table["psi"].max() < 1e-9 and not table["drifted"].any()
+    everyone = DriftCounter(reference).update(scored).table().set_index("feature")
+    assert everyone.loc["lifecycle_stage", "psi"] > PSI_WARN  # the old comparison: lapsed customers swamp it
+    shifted = population.assign(recency_days=population["recency_days"] * 3)
+    moved = DriftCounter(reference).update(shifted).table().set_index("feature")
+    assert moved.loc["recency_days", "drifted"] and not moved.loc["frequency", "drifted"]

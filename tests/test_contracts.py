@@ -61,7 +61,8 @@ def test_unparseable_date_lists_the_offending_rows():
     with pytest.raises(ContractError) as info:
         validate_tables(tables, now=NOW)
     error = info.value
-    assert (error.table, error.column, error.rule) == ("transactions", "timestamp", "unparseable date")
+    assert (error.table, error.column) == ("transactions", "timestamp")
+    assert error.rule.startswith("unparseable date")
     assert error.rows["timestamp"].tolist() == ["2024-13-45"]
     assert "row 3" in str(error)  # line 3 of the CSV: header + second data row
 

@@ -467,7 +467,7 @@ def test_rfm_summary_reads_parquet(tmp_path):
 
 
 def test_rfm_summary_matches_lifetimes_on_cdnow():
-    fetch = pytest.importorskip("custsat.data.fetch")
+    from custsat.data import fetch
     try:
         tx = fetch.load_cdnow()["transactions"]
     except Exception as exc:  # DatasetNotFetchedError
@@ -512,12 +512,25 @@ def test_parquet_inputs_equal_dataframe_inputs(tmp_path):
     )
 
 
+def test_a_business_without_feedback_gets_every_feature():
+    """Feedback is optional: without it, feedback counts are 0 and purchase features are unchanged."""
+    tables = hand_tables()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = build_customer_features(tables, AS_OF)
+        without = build_customer_features({k: tables[k] for k in ("customers", "transactions")}, AS_OF)
+    assert list(without.columns) == list(full.columns) and len(without) == len(full)
+    assert (without["feedback_count"] == 0).all() and (without["complaints_total"] == 0).all()
+    pd.testing.assert_series_equal(without["monetary_total"], full["monetary_total"])
+    pd.testing.assert_series_equal(without["recency_days"], full["recency_days"])
+
+
 def test_bad_inputs_are_rejected_with_clear_messages(tmp_path):
     tables = hand_tables()
     with pytest.raises(FeatureInputError, match=r"table 'transactions': missing required column\(s\) \['amount'\]"):
         build_customer_features({**tables, "transactions": tables["transactions"].drop(columns="amount")}, AS_OF)
-    with pytest.raises(FeatureInputError, match="missing table 'feedback'"):
-        build_customer_features({k: tables[k] for k in ("customers", "transactions")}, AS_OF)
+    with pytest.raises(FeatureInputError, match="missing table 'customers'"):
+        build_customer_features({k: tables[k] for k in ("transactions", "feedback")}, AS_OF)
     with pytest.raises(ValueError, match="engine must be"):
         build_customer_features(tables, AS_OF, engine="pandas")
     with pytest.raises(ValueError, match="as_of: cannot parse"):
@@ -531,7 +544,7 @@ def test_bad_inputs_are_rejected_with_clear_messages(tmp_path):
 def test_cli_build_writes_features(tmp_path):
     from typer.testing import CliRunner
 
-    from custsat.features.cli import app
+    from custsat.cli import app
 
     tables = random_crm(80, 800, 100, seed=2)
     for name in ("customers", "transactions", "feedback"):
@@ -540,11 +553,12 @@ def test_cli_build_writes_features(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = CliRunner().invoke(
-            app, ["build", "--as-of", "2024-01-01", "--out", str(out), "--input-dir", str(tmp_path)]
+            app, ["features", "build", "--as-of", "2024-01-01", "--out", str(out), "--input-dir", str(tmp_path)]
         )
     assert result.exit_code == 0, result.output
     written = pd.read_parquet(out)
     pd.testing.assert_frame_equal(written, build_customer_features(tables, "2024-01-01"))
-    missing = CliRunner().invoke(app, ["build", "--as-of", "2024-01-01", "--out", str(out), "--input-dir", str(tmp_path / "none")])
-    assert missing.exit_code != 0 and "customers.parquet" in str(missing.exception)
+    missing = CliRunner().invoke(app, ["features", "build", "--as-of", "2024-01-01", "--out", str(out),
+                                       "--input-dir", str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
     assert Path(out).exists()

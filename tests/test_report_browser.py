@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from custsat.serving.report import write_report
+from custsat.serving.report import write_scoring_report
 from test_serving_outputs import make_scored
 from test_serving_report import make_feedback, metadata
 
@@ -62,7 +62,7 @@ def test_report_renders_in_chromium(tmp_path):
     chromium = _chromium()
     scored = make_scored(200)
     feedback = make_feedback(scored)
-    report = write_report(tmp_path / "report.html", scored, feedback=feedback, metadata=metadata())
+    report = write_scoring_report(tmp_path / "report.html", scored, feedback=feedback, metadata=metadata())
     url = report.resolve().as_uri()
 
     dom = _run([chromium, "--enable-logging=stderr", "--v=0", "--dump-dom", url], tmp_path)

@@ -66,14 +66,13 @@ def project(store, monkeypatch):
 
 
 def _train_clv(tables, folder):
-    """Register a CLV champion with the CLV helper's training code (small simulation budget)."""
+    """Register a CLV champion with the CLV training code (short bootstrap)."""
     from custsat.models.clv.train import train_and_register
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         frame.to_parquet(folder / f"{name}.parquet", index=False)
-    train_and_register(folder, as_of=str((AS_OF - pd.Timedelta(days=1)).date()),
-                       em_iterations=5, n_param_draws=5, n_process_draws=5)
+    train_and_register(folder, as_of=str((AS_OF - pd.Timedelta(days=1)).date()), n_boot=20)
 
 
 def oracle_text_models(truth: pd.DataFrame, calls: list | None = None):
@@ -109,7 +108,7 @@ def text_models(project):
 def test_score_end_to_end(project, text_models, tmp_path):
     import mlflow
 
-    from custsat.serving.outputs import OUTPUT_COLUMNS
+    from custsat.serving.outputs import SCORED_LIST_COLUMNS
     from custsat.serving.score import score_tables
 
     tables = project["tables"]
@@ -118,7 +117,7 @@ def test_score_end_to_end(project, text_models, tmp_path):
     known = tables["customers"]
     assert len(scored) == int((known["signup_date"].isna() | (known["signup_date"] < AS_OF)).sum())
     assert scored["customer_id"].is_unique
-    assert list(scored.columns[: len(OUTPUT_COLUMNS)]) == list(OUTPUT_COLUMNS)
+    assert list(scored.columns[: len(SCORED_LIST_COLUMNS)]) == list(SCORED_LIST_COLUMNS)
     assert scored["priority"].is_monotonic_increasing
     assert scored["recommended_action"].notna().all() and scored["action_reason"].str.len().gt(0).all()
     assert scored["churn_probability"].between(0, 1).all()
@@ -126,7 +125,11 @@ def test_score_end_to_end(project, text_models, tmp_path):
     buyers = scored["lifecycle_stage"] != "prospect"
     assert scored.loc[buyers, "clv"].notna().all() and scored.loc[~buyers, "clv"].isna().all()
     assert (scored.loc[buyers, "clv_low"] <= scored.loc[buyers, "clv_high"] + 1e-9).all()
-    assert scored["churn_model_version"].eq("1").all() and scored["clv_model_version"].eq("1").all()
+    from custsat import tracking
+
+    churn_version = tracking.champion_version("custsat-churn")  # LightGBM, or the baseline that beat it
+    assert scored["churn_model_version"].eq(churn_version).all() and scored["clv_model_version"].eq(
+        tracking.champion_version("custsat-clv")).all()
     assert scored["sentiment_model_version"].eq("oracle-1").all()
     assert scored["scoring_run_id"].nunique() == 1
 
@@ -141,7 +144,7 @@ def test_score_end_to_end(project, text_models, tmp_path):
 
     # the run is recorded in MLflow with fingerprints, versions, counts and tier distributions
     run = mlflow.get_run(result.mlflow_run_id)
-    assert run.data.params["churn_model_version"] == "1"
+    assert run.data.params["churn_model_version"] == churn_version
     assert run.data.params["scoring_run_id"] == result.run_id
     assert "input_transactions" in run.data.params
     assert run.data.metrics["customers_scored"] == len(scored)
@@ -207,7 +210,7 @@ def test_missing_champion_names_model_and_make_train(project, text_models):
 def test_schema_mismatch_refused(project, text_models, monkeypatch):
     from custsat.features import build_customer_features
     from custsat.serving import score as score_mod
-    from custsat.serving.models import SchemaMismatchError, check_schema, load_served
+    from custsat.serving.models import SchemaMismatchError, load_served, predict_chunks
 
     churn = load_served("custsat-churn")
     needed = churn.input_names[0]
@@ -221,11 +224,11 @@ def test_schema_mismatch_refused(project, text_models, monkeypatch):
         score_mod.score_tables(project["tables"], AS_OF, text_models=text_models, text_cache=False, log_run=False)
     message = str(info.value)
     assert f"Missing column(s) (1): {needed}" in message
-    assert "loyalty_points" in message and "custsat-churn v1" in message and "make train" in message
+    assert "loyalty_points" in message and f"custsat-churn v{churn.version}" in message and "make train" in message
 
     frame = pd.DataFrame({name: ["many"] * 3 for name in churn.input_names})
-    with pytest.raises(SchemaMismatchError, match="Wrong type"):
-        check_schema(churn, frame)
+    with pytest.raises(SchemaMismatchError, match=f"custsat-churn v{churn.version} refused the features.*reads numbers"):
+        predict_chunks(churn, frame)
 
 
 def test_drift_warning_reaches_metadata(project, text_models, monkeypatch):
@@ -262,10 +265,9 @@ def test_reference_found_on_logged_pyfunc(project):
 
 
 def test_cli_score_files(project, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from custsat.serving.cli import score
+    from custsat.cli import app
 
     tables = project["tables"]
     truth = project["truth"]
@@ -276,10 +278,8 @@ def test_cli_score_files(project, tmp_path):
     tables["transactions"].to_parquet(folder / "transactions.parquet", index=False)
     tables["feedback"].assign(sentiment=lab["sentiment"].to_numpy(), topics=lab["topics"].to_numpy()).to_parquet(
         folder / "feedback.parquet", index=False)
-    app = typer.Typer()
-    app.command()(score)
     out, report = tmp_path / "out" / "scored.xlsx", tmp_path / "out" / "report.html"
-    result = CliRunner().invoke(app, ["--input-dir", str(folder), "--as-of", "2026-06-30", "--out", str(out),
+    result = CliRunner().invoke(app, ["score", "--input-dir", str(folder), "--as-of", "2026-06-30", "--out", str(out),
                                       "--report", str(report), "--no-progress"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert out.exists() and report.exists()
@@ -290,9 +290,9 @@ def test_cli_score_files(project, tmp_path):
     html = report.read_text(encoding="utf-8")
     assert 'id="actions"' in html and "input" in html  # prelabelled feedback: text versions "input"
 
-    bad = CliRunner().invoke(app, ["--input-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.csv")])
-    assert bad.exit_code == 1 and "no customers file" in " ".join(bad.output.split())
-    bad = CliRunner().invoke(app, ["--input-dir", str(folder), "--as-of", "30/13/2026", "--out", str(tmp_path / "x.csv")])
+    bad = CliRunner().invoke(app, ["score", "--input-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.csv")])
+    assert bad.exit_code == 1 and "nowhere does not exist" in " ".join(bad.output.split())
+    bad = CliRunner().invoke(app, ["score", "--input-dir", str(folder), "--as-of", "30/13/2026", "--out", str(tmp_path / "x.csv")])
     assert bad.exit_code == 1 and "is not a date" in " ".join(bad.output.split())
     assert not (tmp_path / "x.csv").exists()
 
@@ -456,10 +456,9 @@ def test_stream_errors_name_the_input_rows(project, tmp_path):
 
 
 def test_cli_stream_writes_list_and_report(project, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from custsat.serving.cli import score
+    from custsat.cli import app
 
     tables = project["tables"]
     lab = project["truth"].loc[tables["feedback"]["feedback_id"]]
@@ -468,10 +467,8 @@ def test_cli_stream_writes_list_and_report(project, tmp_path):
         sentiment=lab["sentiment"].to_numpy(), topics=lab["topics"].to_numpy())}, folder)
     (folder / "customers.parquet").unlink()  # a CSV export, read in batches too
     tables["customers"].to_csv(folder / "customers.csv", index=False)
-    app = typer.Typer()
-    app.command()(score)
     out, report = tmp_path / "out" / "scored.csv", tmp_path / "out" / "report.html"
-    args = ["--input-dir", str(folder), "--as-of", "2026-06-30", "--no-progress", "--stream", "--chunk-size", "120"]
+    args = ["score", "--input-dir", str(folder), "--as-of", "2026-06-30", "--no-progress", "--stream", "--chunk-size", "120"]
     result = CliRunner().invoke(app, [*args, "--out", str(out), "--report", str(report), "--csv-bom"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert out.read_bytes().startswith("\ufeffcustomer_id,".encode())

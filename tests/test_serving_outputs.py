@@ -11,7 +11,7 @@ import pytest
 
 from custsat.serving import outputs
 from custsat.serving.outputs import (
-    OUTPUT_COLUMNS,
+    SCORED_LIST_COLUMNS,
     order_columns,
     scoring_run_id,
     sort_by_priority,
@@ -99,7 +99,8 @@ def test_sorted_by_priority_then_value_at_risk():
     for _, group in scored.groupby("priority"):
         risk = (group["clv"] * group["churn_probability"]).to_numpy()
         assert (np.diff(risk) <= 1e-9).all()
-    assert list(scored.columns[: len(OUTPUT_COLUMNS)]) == [c for c in OUTPUT_COLUMNS if c in scored.columns]
+    documented = [c for c in SCORED_LIST_COLUMNS if c in scored.columns]
+    assert list(scored.columns[: len(documented)]) == documented
 
 
 def test_csv_parquet_byte_identical_and_bom(tmp_path):

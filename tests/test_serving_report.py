@@ -10,7 +10,7 @@ import pytest
 
 from custsat.models.drift import build_reference, psi_table
 from custsat.serving.policy import load_policy
-from custsat.serving.report import nps_score, render_report, write_report
+from custsat.serving.report import nps_score, render_report, write_scoring_report
 from test_serving_outputs import make_scored
 
 AS_OF = pd.Timestamp("2026-06-30")
@@ -53,7 +53,7 @@ def metadata(**extra):
 def report_inputs(tmp_path_factory):
     scored = make_scored(300)
     feedback = make_feedback(scored)
-    path = write_report(tmp_path_factory.mktemp("report") / "report.html", scored, feedback=feedback,
+    path = write_scoring_report(tmp_path_factory.mktemp("report") / "report.html", scored, feedback=feedback,
                         metadata=metadata())
     return scored, feedback, path.read_text(encoding="utf-8")
 

@@ -63,17 +63,14 @@ def test_classify_rejects_missing_column(tiny_models):
 
 
 def test_classify_cli_masks_pii_in_output(tiny_models, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from custsat.models.text.cli import feedback_app
+    from custsat.cli import app
 
     _, _, s_dir, t_dir = tiny_models
     src = tmp_path / "fb.csv"
     pd.DataFrame({"text": ["请回电13812345678，物流太慢", "Great taste"]}).to_csv(src, index=False)
     out = tmp_path / "out.parquet"
-    app = typer.Typer()
-    app.add_typer(feedback_app, name="feedback")
     res = CliRunner().invoke(app, ["feedback", "classify", str(src), "--out", str(out), "--sentiment-model",
                                    str(s_dir), "--topic-model", str(t_dir)])
     assert res.exit_code == 0, res.output

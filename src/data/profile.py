@@ -8,23 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from custsat import tracking
+from custsat.data.catalog import resolve_inputs
 from custsat.data.contracts import ContractError
 from custsat.data.ingest import load_validated
-
-TABLE_NAMES = ("customers", "transactions", "feedback", "contracts")
-
-
-def find_tables(input_dir: str | Path) -> dict[str, Path]:
-    """The contract tables present in ``input_dir`` as ``<table>.parquet|csv|xlsx``."""
-    input_dir = Path(input_dir)
-    found = {}
-    for table in TABLE_NAMES:
-        for suffix in (".parquet", ".csv", ".xlsx"):
-            candidate = input_dir / f"{table}{suffix}"
-            if candidate.exists():
-                found[table] = candidate
-                break
-    return found
+from custsat.privacy import mask_pii
 
 
 def profile_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
@@ -55,23 +42,16 @@ def run_data_profile(input_dir: str | Path, *, unknown_customers: str | None = N
     A failed validation is logged too (``validation_passed=0`` and the error text) and
     then re-raised, so nothing downstream runs on bad data.
     """
-    paths = find_tables(input_dir)
-    if not paths:
-        raise FileNotFoundError(
-            f"{input_dir}: no customers/transactions/feedback/contracts .parquet/.csv/.xlsx files"
-        )
+    paths = resolve_inputs(input_dir)
     fingerprint = tracking.fingerprint_files(*paths.values())
     with tracking.start_run("data-profile", run_name=Path(input_dir).name, data_fingerprint=fingerprint) as run:
-        import mlflow
-
-        mlflow.log_params({f"{name}_file": str(path) for name, path in paths.items()})
+        tracking.log_params({f"{name}_file": str(path) for name, path in paths.items()})
         try:
             tables = load_validated(paths, unknown_customers=unknown_customers)
         except (ContractError, ValueError) as error:
-            mlflow.log_metric("validation_passed", 0.0)
-            mlflow.log_text(str(error), "validation_error.txt")
+            tracking.log_metrics({"validation_passed": 0.0})
+            tracking.log_text(mask_pii(str(error)), "validation_error.txt")
             raise
         metrics = profile_tables(tables)
-        mlflow.log_metric("validation_passed", 1.0)
-        mlflow.log_metrics(metrics)
+        tracking.log_metrics({"validation_passed": 1.0, **metrics})
         return {"run_id": run.info.run_id, "fingerprint": fingerprint, "metrics": metrics}

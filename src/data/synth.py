@@ -32,15 +32,14 @@ import os
 import random
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import typer
 
+from custsat.data import synth_campaigns as sc
 from custsat.data import synth_text as st
 
 DEFAULT_AS_OF = "2026-06-30"
@@ -308,6 +307,9 @@ def generate_crm(
     annual_churn: float = 0.2,
     prospect_share: float = 0.03,
     pii_share: float = 0.04,
+    past_campaign: bool = False,
+    campaign_window_days: int = 90,
+    surveys: bool = False,
     events: HiddenEvents | None = None,
 ) -> SyntheticCRM:
     """Generate a synthetic CRM of ``n_customers`` customers.
@@ -324,6 +326,13 @@ def generate_crm(
     annual_churn: baseline churn hazard per year at average satisfaction and no complaints.
     prospect_share: share of customers who sign up but never buy.
     pii_share: share of feedback texts that contain a phone, e-mail, ID or card number.
+    past_campaign: simulate a campaign with randomised control groups that started
+        ``campaign_window_days`` before ``as_of`` (:mod:`custsat.data.synth_campaigns`):
+        its list and every customer's two potential outcomes go to ``truth``. Off, the
+        company is exactly the one generated without it.
+    surveys: add a ``surveys`` table (attribute ratings and an overall score built from
+        them with known weights, :mod:`custsat.data.synth_surveys`); the weights go to
+        ``truth/survey_weights``. Off, nothing else changes either way.
     events: hidden events (a complaint spike, a new issue; see :class:`HiddenEvents`), or None
         (default: none, and every other output is the same as without this option).
 
@@ -358,36 +367,58 @@ def generate_crm(
     H = float(history_days)
     end = H + float(horizon_days)
     t0 = as_of_ts - pd.Timedelta(days=history_days)
-    # the first six streams are those of the original generator; later ones only add columns/events
-    rng_c, rng_f, rng_h, rng_t, rng_x, rng_k, rng_s, rng_e = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)
+    rng_c, rng_f, rng_h, rng_t, rng_x, rng_k = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)
     )
+
+    # extra streams for the optional parts (the first six are the same as without them):
+    # 6-7 campaign and surveys, 8-9 the feedback service columns and the hidden events
+    rng_p, rng_s, rng_service, rng_events = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(10)[6:])
+    if past_campaign and not 30 <= campaign_window_days <= history_days - 30:
+        raise ValueError(f"campaign_window_days must be within 30..{history_days - 30}, got {campaign_window_days}")
+    width = max(7, len(str(n)))
+    cid = _ids("C", np.arange(1, n + 1), width)
 
     cust = _customers(n, H, prospect_share, rng_c)
     fb = _feedback_events(cust, H, end, feedback_per_year, rng_f)
-    churn_day = _churn_times(cust, fb, end, annual_churn, rng_h)
+    if past_campaign:
+        plan = _plan_campaign(cust, fb, end, annual_churn, tx_per_year, rng_h, rng_t, rng_p,
+                              start=H - float(campaign_window_days), window=float(campaign_window_days))
+        churn_day = plan["churn"]
+    else:
+        churn_day = _churn_times(cust, fb, end, annual_churn, rng_h)
     cust["churn_day"] = churn_day
     alive = ~(fb["day"] >= churn_day[fb["cust"]])
     fb = {k: v[alive] for k, v in fb.items()}
-    tx = _transactions(cust, churn_day, end, tx_per_year, rng_t)
+    tx = plan["tx"] if past_campaign else _transactions(cust, churn_day, end, tx_per_year, rng_t)
     texts = _texts(cust, fb, pii_share, rng_x)
     texts["event"] = np.full(len(fb["cust"]), "", dtype=object)
     event_rows: list[dict] = []
     if events is not None:
-        fb, texts, event_rows = _inject_events(cust, fb, texts, events, as_of_ts, t0, H, end, pii_share, rng_e)
+        fb, texts, event_rows = _inject_events(cust, fb, texts, events, as_of_ts, t0, H, end, pii_share, rng_events)
     contracts = _contracts(cust, H, rng_k)
+    extra_truth = _campaign_truth(plan, cust, contracts, cid, t0) if past_campaign else {}
 
-    width = max(7, len(str(n)))
-    cid = _ids("C", np.arange(1, n + 1), width)
-    tables, truth = _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end, rng_s)
+    tables, truth = _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end, rng_service)
     truth["events"] = _events_table(event_rows, t0)
+    truth.update(extra_truth)
+    if surveys:
+        from custsat.data import synth_surveys
+
+        tables["surveys"], truth["survey_weights"] = synth_surveys.generate_surveys(
+            cust, cid, t0, H, rng_s, churn_day=churn_day)
     meta = {
         "seed": int(seed), "n_customers": n, "as_of": str(as_of_ts), "start": str(t0),
         "horizon_end": str(t0 + pd.Timedelta(days=end)), "history_days": history_days,
         "horizon_days": horizon_days, "tx_per_year": tx_per_year,
         "feedback_per_year": feedback_per_year, "annual_churn": annual_churn,
         "prospect_share": prospect_share, "pii_share": pii_share,
-        "events": None if events is None else dict(events.__dict__),
+        **({"past_campaign": {"campaign_id": sc.CAMPAIGN_ID, "campaign_window_days": campaign_window_days,
+                              "campaign_start": str(t0 + pd.Timedelta(days=H - campaign_window_days)),
+                              "holdout": sc.HOLDOUT}} if past_campaign else {}),
+        **({"surveys": True} if surveys else {}),
+        **({"events": dict(events.__dict__)} if events is not None else {}),
         "rows": {**{k: len(v) for k, v in tables.items()},
                  **{f"truth/{k}": len(v) for k, v in truth.items()}},
     }
@@ -446,15 +477,17 @@ def _feedback_events(cust: dict, H: float, end: float, per_year: float,
                 nps=nps, resolved=resolved, never=never)
 
 
-def _churn_times(cust: dict, fb: dict, end: float, annual_churn: float,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Exact draws from a piecewise-constant hazard that jumps at each complaint.
+def _base_hazard(cust: dict, annual_churn: float) -> np.ndarray:
+    """Daily churn hazard per customer before any complaint."""
+    return (annual_churn / 365.0 * np.exp(-0.8 * cust["sat"]) * SEG_HAZARD_MULT[cust["segment"]]
+            * np.where(cust["contract"], 0.55, 1.0))
 
-    Returns churn day per customer (NaN if no churn before ``end``; prospects never churn).
+
+def _complaint_levels(fb: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(customer, day, hazard log-level after it) of every complaint, sorted by customer and day.
+
+    Each complaint raises the level by 0.35 (0.7 if it is never resolved), capped at 1.5.
     """
-    n = len(cust["sat"])
-    h0 = (annual_churn / 365.0 * np.exp(-0.8 * cust["sat"]) * SEG_HAZARD_MULT[cust["segment"]]
-          * np.where(cust["contract"], 0.55, 1.0))
     neg = fb["sentiment"] == 0
     nc, nday = fb["cust"][neg], fb["day"][neg]
     step = np.where(fb["never"][neg], 0.7, 0.35)
@@ -462,21 +495,52 @@ def _churn_times(cust: dict, fb: dict, end: float, annual_churn: float,
     cum = np.cumsum(step)
     first = np.r_[True, nc[1:] != nc[:-1]] if len(nc) else np.zeros(0, bool)
     base = np.maximum.accumulate(np.where(first, cum - step, 0.0)) if len(nc) else cum
-    level = np.minimum(cum - base, 1.5)
+    return nc, nday, np.minimum(cum - base, 1.5)
+
+
+def _churn_times(cust: dict, fb: dict, end: float, annual_churn: float,
+                 rng: np.random.Generator, *, e: np.ndarray | None = None,
+                 change_day: float | None = None, multiplier: np.ndarray | None = None) -> np.ndarray:
+    """Exact draws from a piecewise-constant hazard that jumps at each complaint.
+
+    Returns churn day per customer (NaN if no churn before ``end``; prospects never churn).
+    ``e`` (unit exponentials, one per customer) replaces the draw from ``rng``, so that two
+    calls share their randomness; ``change_day`` / ``multiplier`` multiply each customer's
+    hazard from that day on (an action's effect; :mod:`custsat.data.synth_campaigns`).
+    """
+    n = len(cust["sat"])
+    h0 = _base_hazard(cust, annual_churn)
+    nc, nday, level = _complaint_levels(fb)
     seg_c = np.r_[np.arange(n), nc]
     seg_s = np.r_[cust["signup"], nday]
     seg_l = np.r_[np.zeros(n), level]
-    order = np.lexsort((seg_s, seg_c))
-    seg_c, seg_s, seg_l = seg_c[order], seg_s[order], seg_l[order]
+    if change_day is None:
+        order = np.lexsort((seg_s, seg_c))
+        seg_c, seg_s, seg_l = seg_c[order], seg_s[order], seg_l[order]
+    else:
+        # a breakpoint per customer at the change (or signup, if later), carrying the level
+        # in force then; at equal times the complaint/signup segment sorts first
+        brk = np.maximum(float(change_day), cust["signup"])
+        seg_c = np.r_[seg_c, np.arange(n)]
+        seg_s = np.r_[seg_s, brk]
+        seg_l = np.r_[seg_l, np.full(n, np.nan)]
+        is_brk = np.r_[np.zeros(len(seg_c) - n, bool), np.ones(n, bool)]
+        order = np.lexsort((is_brk, seg_s, seg_c))
+        seg_c, seg_s, seg_l = seg_c[order], seg_s[order], seg_l[order]
+        filled = np.maximum.accumulate(np.where(np.isnan(seg_l), 0, np.arange(len(seg_l))))
+        seg_l = seg_l[filled]
+        after = seg_s >= brk[seg_c]
     last = np.r_[seg_c[1:] != seg_c[:-1], True]
     seg_e = np.where(last, np.inf, np.r_[seg_s[1:], np.inf])
     rate = h0[seg_c] * np.exp(seg_l)
+    if change_day is not None:
+        rate = rate * np.where(after, np.asarray(multiplier, dtype=np.float64)[seg_c], 1.0)
     mass = np.where(last, 0.0, rate * (seg_e - seg_s))
     csum = np.cumsum(mass)
     group_start = np.r_[True, last[:-1]]
     offset = np.maximum.accumulate(np.where(group_start, csum - mass, 0.0))
     before = csum - mass - offset  # cumulative hazard at segment start
-    e = rng.exponential(1.0, n)
+    e = rng.exponential(1.0, n) if e is None else e
     inside = before <= e[seg_c]
     counts = np.bincount(seg_c[inside], minlength=n)  # prefix within each group
     starts = np.flatnonzero(group_start)
@@ -877,6 +941,76 @@ def _add_service_columns(frame: pd.DataFrame, svc: dict, resolved: np.ndarray, n
     frame["resolution_rating"] = svc["rating"].astype(np.float64)
 
 
+def _plan_campaign(cust: dict, fb: dict, end: float, annual_churn: float, tx_per_year: float,
+                   rng_h: np.random.Generator, rng_t: np.random.Generator, rng_p: np.random.Generator,
+                   *, start: float, window: float) -> dict:
+    """Churn and purchases with a campaign at day ``start`` (see :mod:`custsat.data.synth_campaigns`).
+
+    Both arms share one unit exponential per customer (common random numbers) and one
+    purchase process (drawn to ``end`` and cut at the churn day), so what happened before
+    the campaign is the same in both and each customer's two potential outcomes are exact.
+    """
+    n = len(cust["sat"])
+    e = rng_h.exponential(1.0, n)
+    churn0 = _churn_times(cust, fb, end, annual_churn, rng_h, e=e)
+    tx_full = _transactions(cust, np.full(n, np.nan), end, tx_per_year, rng_t)
+    view = sc.pre_campaign_view(cust, tx_full, churn0, start)
+    known = cust["signup"] < start
+    tier = sc.value_tiers(view["spend"])
+    stage = sc.lifecycle(view, start)
+    action = np.where(known, sc.choose_actions(tier, stage, view["count"]), "standard_care").astype(object)
+    control = rng_p.random(n) < np.array([sc.HOLDOUT[a] for a in action])
+    beta = sc.retention_call_beta(cust["sat"], cust["value"])
+    multiplier = np.where(action == "retention_call", np.exp(-beta),
+                          np.array([sc.MULTIPLIER.get(a, 1.0) for a in action]))
+    churn1 = _churn_times(cust, fb, end, annual_churn, rng_h, e=e, change_day=start, multiplier=multiplier)
+    churn1 = np.where(multiplier == 1.0, churn0, churn1)  # no effect: exactly the same day
+    churn = np.where(control, churn0, churn1)
+    nc, nday, level = _complaint_levels(fb)
+    hazard = sc.hazard_at(_base_hazard(cust, annual_churn), nc, nday, level, start)
+    alive = ~(churn0 < start) & ~cust["prospect"]
+    risk = sc.company_risk(hazard, alive, window, rng_p)
+    # the extra order a treated customer may place (if still a customer by then)
+    q = sc.response_probability(action, cust["sat"], cust["value"], alive & known)
+    order_day = start + 30.0 * rng_p.random(n)
+    order_value = sc.expected_annual_spend(cust, 1.0, SEG_TX_MULT, SEG_BASKET_LOG, CATEGORY_P, CATEGORY_PRICE) / (
+        np.exp(0.3 * cust["sat"] + 0.45 * cust["value"] - 0.145) * SEG_TX_MULT[cust["segment"]])
+    amount = np.round(order_value * np.exp(0.5 * rng_p.standard_normal(n) - 0.125), 2)
+    orders = (rng_p.random(n) < q) & ~(order_day >= churn1)
+    who = np.flatnonzero(orders)
+    tx1_full = sc.append_purchases(tx_full, who, order_day[who], amount[who], cust["pref_cat"][who])
+    got = np.flatnonzero(orders & ~control)
+    tx = sc.append_purchases(sc.truncate_transactions(tx_full, churn), got, order_day[got], amount[got],
+                             cust["pref_cat"][got])
+    return dict(churn=churn, churn0=churn0, churn1=churn1, tx=tx,
+                tx_full=tx_full, tx1_full=tx1_full, known=known, tier=tier, stage=stage, action=action, control=control,
+                multiplier=multiplier, risk=risk, clv=view["spend"], start=start, window=window,
+                tx_per_year=tx_per_year)
+
+
+def _campaign_truth(plan: dict, cust: dict, contracts: dict, cid: np.ndarray, t0: pd.Timestamp) -> dict:
+    """truth/campaign_list and truth/campaign_outcomes (both potential outcomes per customer)."""
+    n = len(cid)
+    start, window = plan["start"], plan["window"]
+    active = np.zeros(n, dtype=bool)
+    ok = (contracts["start"] < start) & ~(cust["churn_day"][contracts["cust"]] < start)
+    active[contracts["cust"][ok]] = True
+    outcome = {}
+    for arm, purchases in (("churn0", plan["tx_full"]), ("churn1", plan["tx1_full"])):
+        bought, spend = sc.window_outcome(purchases, plan[arm], start, window, n)
+        outcome[arm] = (sc.retained(bought, plan[arm], active, start, window), spend)
+    annual = sc.expected_annual_spend(cust, plan["tx_per_year"], SEG_TX_MULT, SEG_BASKET_LOG, CATEGORY_P,
+                                      CATEGORY_PRICE)
+    listed, outcomes = sc.campaign_frames(
+        cid=cid, known=plan["known"], tier=plan["tier"], stage=plan["stage"], risk=plan["risk"], clv=plan["clv"],
+        action=plan["action"], control=plan["control"], multiplier=plan["multiplier"],
+        retained0=outcome["churn0"][0], retained1=outcome["churn1"][0], spend0=outcome["churn0"][1],
+        spend1=outcome["churn1"][1], annual_value=annual, start_ts=t0 + pd.Timedelta(days=start),
+        campaign_id=sc.CAMPAIGN_ID,
+    )
+    return {"campaign_list": listed, "campaign_outcomes": outcomes}
+
+
 def _contracts(cust: dict, H: float, rng: np.random.Generator) -> dict:
     """Annual auto-renewing subscriptions; cancellation = churn."""
     idx = np.flatnonzero(cust["contract"])
@@ -1028,7 +1162,7 @@ def _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end, rng_s):
 # --------------------------------------------------------------------------------------
 # Labels from truth
 # --------------------------------------------------------------------------------------
-def churn_labels(crm: SyntheticCRM, window_days: int = 90) -> pd.DataFrame:
+def true_churn_labels(crm: SyntheticCRM, window_days: int = 90) -> pd.DataFrame:
     """True churn labels for the window ``(as_of, as_of + window_days]``.
 
     Columns: customer_id, active_at_as_of (not churned by as_of and not a prospect),
@@ -1088,34 +1222,3 @@ def read_crm(out_dir: str | Path) -> SyntheticCRM:
     tables = {p.stem: pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
     truth = {p.stem: pd.read_parquet(p) for p in sorted((out / "truth").glob("*.parquet"))}
     return SyntheticCRM(tables=tables, truth=truth, meta=meta)
-
-
-# --------------------------------------------------------------------------------------
-# CLI (wired by the lead as `custsat data synth`)
-# --------------------------------------------------------------------------------------
-def synth(
-    customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Number of customers.")] = 2000,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: settings seed).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <data>/raw/synthetic).")] = None,
-    as_of: Annotated[str, typer.Option("--as-of", help="Export instant; later events go to truth only.")] = DEFAULT_AS_OF,
-    horizon_days: Annotated[int, typer.Option("--horizon-days", min=0, help="Days simulated after as_of (truth).")] = 365,
-    events: Annotated[bool, typer.Option(
-        "--events/--no-events",
-        help="Add the hidden events (delivery complaints x3 for two weeks from 4 weeks before as_of; "
-             "app log-in failures from 14 days before as_of), recorded in truth/events.parquet.")] = False,
-) -> None:
-    """Generate a synthetic company (customers, transactions, feedback, contracts) plus ground truth, as Parquet."""
-    from custsat.config import get_settings
-
-    settings = get_settings()
-    seed = settings.seed if seed is None else seed
-    out = out or settings.raw_dir / "synthetic"
-    started = time.perf_counter()
-    try:
-        crm = generate_crm(customers, seed, as_of, horizon_days=horizon_days,
-                           events=HiddenEvents() if events else None)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    path = write_crm(crm, out)
-    rows = ", ".join(f"{k}={v:,}" for k, v in crm.meta["rows"].items())
-    typer.echo(f"wrote {path} in {time.perf_counter() - started:.1f}s (seed={seed}, as_of={as_of}): {rows}")

@@ -121,10 +121,32 @@ def _column_or_null(columns: list[str], name: str, sql_type: str, cast: str | No
     return f"CAST(NULL AS {sql_type})"
 
 
+def empty_feedback() -> pd.DataFrame:
+    """A feedback table without rows: a business without feedback still gets every feature
+    (feedback counts 0, satisfaction from other sources or none)."""
+    return pd.DataFrame({
+        "feedback_id": pd.Series(dtype=object),
+        "customer_id": pd.Series(dtype=object),
+        "timestamp": pd.Series(dtype="datetime64[ns]"),
+        "channel": pd.Series(dtype=object),
+        "text": pd.Series(dtype=object),
+    })
+
+
+#: Tables a company may lack; they are read as empty.
+OPTIONAL_TABLES = {"feedback": empty_feedback}
+
+
 def register_tables(eng, tables: Mapping[str, TableSource]) -> dict[str, list[str]]:
-    """Register the raw tables as ``raw_<name>`` and check required columns."""
+    """Register the raw tables as ``raw_<name>`` and check required columns.
+
+    ``customers`` and ``transactions`` are required; a missing ``feedback`` table is read as
+    an empty one; ``contracts`` are not used by the features.
+    """
     if not isinstance(tables, Mapping):
-        raise TypeError("tables must be a dict with keys 'customers', 'transactions', 'feedback' (optionally 'contracts')")
+        raise TypeError("tables must be a dict with keys 'customers', 'transactions' (optionally 'feedback')")
+    tables = {**{name: make() for name, make in OPTIONAL_TABLES.items() if tables.get(name) is None},
+              **{name: frame for name, frame in tables.items() if frame is not None}}
     cols: dict[str, list[str]] = {}
     for name in ("customers", "transactions", "feedback", "contracts"):
         if name not in tables or tables[name] is None:
@@ -150,6 +172,8 @@ def pit_views(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: Feat
         f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, {signup} AS signup_date "
         f"FROM raw_customers WHERE customer_id IS NOT NULL AND ({signup} IS NULL OR {signup} < {a})",
     )
+    from custsat.features.signals import complaint_sql
+
     eng.view(
         "pit_transactions",
         f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(timestamp AS TIMESTAMP) AS ts, "
@@ -159,11 +183,7 @@ def pit_views(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: Feat
     f = cols["feedback"]
     opt = {k: _column_or_null(f, k, t) for k, t in OPTIONAL["feedback"].items()}
     sentiment = f"LOWER({opt['sentiment']})"
-    is_negative = (
-        f"CASE WHEN {sentiment} IS NOT NULL THEN {sentiment} = 'negative' "
-        f"WHEN {opt['rating']} IS NOT NULL THEN {opt['rating']} <= {float(config.complaint_max_rating)} "
-        f"ELSE NULL END"
-    )
+    is_negative = complaint_sql(sentiment, opt["rating"], config.complaint_max_rating)
     # a row without topics has none (''); only a missing column makes topic features unknown (NULL)
     # wrapped in ';' once here, so that a topic test is a single LIKE '%;id;%'
     topics = f"';' || COALESCE(REPLACE({opt['topics']}, ' ', ''), '') || ';'" if "topics" in f else opt["topics"]
@@ -211,12 +231,21 @@ def check_point_in_time(eng, as_of: pd.Timestamp, inputs: Mapping[str, tuple[str
 
 
 def _feature_sql(as_of: pd.Timestamp, config: FeatureConfig) -> dict[str, str]:
-    a = ts_literal(as_of)
+    """The feature SQL, step by step: per-customer transaction and feedback aggregates, the
+    joined base row, the RFM/ABC scores and the final tiers."""
+    return {
+        "tx_agg": _transaction_aggregates_sql(as_of, config),
+        "fb_agg": _feedback_aggregates_sql(config),
+        "base": _customer_base_sql(as_of, config),
+        "scores": _value_scores_sql(config),
+        "final": _final_sql(config),
+    }
+
+
+def _transaction_aggregates_sql(as_of: pd.Timestamp, config: FeatureConfig) -> str:
+    """Per customer: spend, refunds, purchase days, first/last purchase, windowed spend, gaps."""
     t1 = ts_literal(as_of - pd.Timedelta(days=config.trend_days))
     t2 = ts_literal(as_of - pd.Timedelta(days=2 * config.trend_days))
-    topics = config.topic_ids()
-    channels = config.channels
-
     # one pass over the transactions: per customer and calendar day, then per customer
     cust_day = f"""
 SELECT customer_id, day_idx,
@@ -251,6 +280,13 @@ FROM (
   FROM ({cust_day}) AS cd
 ) AS g
 GROUP BY customer_id"""
+    return tx_agg
+
+
+def _feedback_aggregates_sql(config: FeatureConfig) -> str:
+    """Per customer: feedback counts by channel, complaints, resolution, sentiment, CSAT, topics."""
+    topics = config.topic_ids()
+    channels = config.channels
 
     def has_topic(t: str) -> str:
         return f"topics LIKE '%;{t};%'"
@@ -286,6 +322,14 @@ FROM pit_feedback GROUP BY customer_id"""
     ) + " END") if topics else "CAST(NULL AS VARCHAR)"
     fb_agg = f"""
 SELECT *, {top_neg} AS top_negative_topic FROM (SELECT *, {neg_max} AS neg_max FROM ({fb_agg}) AS a0) AS a1"""
+    return fb_agg
+
+
+def _customer_base_sql(as_of: pd.Timestamp, config: FeatureConfig) -> str:
+    """One row per known customer: RFM, tenure, spend trend, refunds, feedback and satisfaction."""
+    a = ts_literal(as_of)
+    topics = config.topic_ids()
+    channels = config.channels
 
     def last_value(col: str, alias: str) -> str:
         return f"""
@@ -353,7 +397,11 @@ LEFT JOIN ({last_value('nps', 'nps_last')}) AS l2 ON l2.customer_id = c.customer
     base = f"""
 SELECT b0.*, {_days_floor(a, start)} AS tenure_days
 FROM ({base}) AS b0"""
+    return base
 
+
+def _value_scores_sql(config: FeatureConfig) -> str:
+    """RFM quintile scores, the segment map, the ABC class and the value tier of purchasers."""
     a_thr, b_thr = config.abc_thresholds
     revenue = "CASE WHEN monetary_total > 0 THEN monetary_total ELSE 0 END"
     scores = f"""
@@ -388,6 +436,11 @@ FROM (
     FROM ({scores}) AS s0
   ) AS s1
 ) AS s2"""
+    return scores
+
+
+def _final_sql(config: FeatureConfig) -> str:
+    """The base row with its scores, lifecycle stage and satisfaction tier (and its source)."""
     lifecycle = (
         f"CASE WHEN b.frequency = 0 THEN 'prospect' "
         f"WHEN b.recency_days >= {int(config.lapsed_days)} THEN 'lapsed' "
@@ -416,10 +469,12 @@ SELECT b.*, s.r_score, s.f_score, s.m_score, s.fm_score, s.rfm_segment, s.abc_cl
   {sat_tier} AS satisfaction_tier,
   {sat_source} AS satisfaction_source
 FROM base AS b LEFT JOIN scores AS s ON s.customer_id = b.customer_id"""
-    return {"tx_agg": tx_agg, "fb_agg": fb_agg, "base": base, "scores": scores, "final": final}
+    return final
 
 
 # --------------------------------------------------------------------------- output schema
+
+
 def output_columns(config: FeatureConfig) -> dict[str, str]:
     """Column name -> pandas dtype of the feature table, in output order."""
     cols: dict[str, str] = {

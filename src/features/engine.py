@@ -11,8 +11,6 @@ DuckDB scans Parquet lazily and spills to disk, so inputs may be larger than mem
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,8 @@ from typing import Any
 import pandas as pd
 import sqlglot
 from sqlglot import exp
+
+from custsat.config import get_settings, spark_environment
 
 TableSource = pd.DataFrame | str | Path
 
@@ -48,7 +48,7 @@ class DuckDBEngine:
         self.con = duckdb.connect(database=":memory:")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
-        memory_limit = memory_limit or os.environ.get("CUSTSAT_DUCKDB_MEMORY_LIMIT", "2GB")
+        memory_limit = memory_limit or get_settings().duckdb_memory_limit
         if memory_limit:
             self.con.execute(f"SET memory_limit = {sql_str(memory_limit)}")
         self.con.execute(f"SET temp_directory = {sql_str(temp_directory or tempfile.gettempdir())}")
@@ -136,8 +136,7 @@ def get_spark(master: str = "local[2]", shuffle_partitions: int = 4):
     global _SPARK
     if _SPARK is not None:
         return _SPARK
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark_environment()
     from pyspark.sql import SparkSession
 
     _SPARK = (
@@ -152,7 +151,7 @@ def get_spark(master: str = "local[2]", shuffle_partitions: int = 4):
         .config("spark.ui.showConsoleProgress", "false")
         # pandas writes nanosecond timestamps, which Spark cannot read as timestamps
         .config("spark.sql.legacy.parquet.nanosAsLong", "true")
-        .config("spark.driver.memory", os.environ.get("CUSTSAT_SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.driver.memory", get_settings().spark_driver_memory)
         .getOrCreate()
     )
     _SPARK.sparkContext.setLogLevel("ERROR")

@@ -181,3 +181,17 @@ def build_training_set(
     out.attrs.update(parts[-1].attrs if parts else {})
     out.attrs["horizon_days"] = int(horizon_days)
     return out
+
+
+def in_churn_population(features: pd.DataFrame, config: FeatureConfig | None = None) -> pd.Series:
+    """Customers of a feature table whom churn training would have labelled (purchase rule):
+    at least one purchase before as_of and not lapsed yet (``recency_days < lapsed_days``).
+
+    Drift is measured on them, so the comparison with the training reference (the latest
+    training snapshot, which holds only eligible customers) compares like with like. Contract
+    holders without a purchase are labelled in training but not counted here: the feature
+    table does not carry contract status.
+    """
+    config = config or FeatureConfig()
+    recency = pd.to_numeric(features["recency_days"], errors="coerce")
+    return (features["frequency"] > 0) & (recency < config.lapsed_days)

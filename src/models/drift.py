@@ -157,13 +157,6 @@ def psi_table(reference: Mapping[str, Any], features: pd.DataFrame) -> pd.DataFr
     return DriftCounter(reference).update(features).table()
 
 
-def save_reference(reference: Mapping[str, Any], path: str | Path) -> Path:
-    """Write a reference as JSON (for a model's artifacts)."""
-    path = Path(path)
-    path.write_text(json.dumps(reference, sort_keys=True), encoding="utf-8")
-    return path
-
-
 def find_reference(model: Any) -> dict[str, Any] | None:
     """The training-time feature reference stored with a loaded pyfunc model, if any.
 

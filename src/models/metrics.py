@@ -2,9 +2,9 @@
 
 Shared by the churn and CLV models. Every function takes ``y_true`` as 0/1 labels and
 ``score`` as a probability (or any score where higher means "more likely positive").
-Plots return a :class:`matplotlib.figure.Figure` drawn with the Agg backend so that they
-work on headless machines; log them with ``mlflow.log_figure(fig, "plots/x.png")`` and
-close them with :func:`matplotlib.pyplot.close`.
+Plots return a :class:`matplotlib.figure.Figure` made without pyplot: they work on headless
+machines, leave the caller's backend alone (a notebook shows them inline) and need no closing;
+log them with ``tracking.log_figure(fig, "plots/x.png")``.
 """
 
 from __future__ import annotations
@@ -13,14 +13,10 @@ import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
     log_loss,
@@ -156,7 +152,8 @@ def plot_roc(
     y_true, scores: Mapping[str, np.ndarray] | np.ndarray, *, title: str = "ROC"
 ) -> Figure:
     """ROC curves for one or several named scores on the same labels, with AUC in the legend."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     y = np.asarray(y_true, dtype=int)
     for name, s in _scores(scores).items():
         fpr, tpr, _ = roc_curve(y, s)
@@ -172,7 +169,8 @@ def plot_pr(
     y_true, scores: Mapping[str, np.ndarray] | np.ndarray, *, title: str = "Precision-recall"
 ) -> Figure:
     """Precision-recall curves with average precision in the legend and the base rate as a line."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     y = np.asarray(y_true, dtype=int)
     for name, s in _scores(scores).items():
         precision, recall, _ = precision_recall_curve(y, s)
@@ -192,7 +190,8 @@ def plot_calibration(
     title: str = "Calibration",
 ) -> Figure:
     """Reliability diagram (equal-count bins): observed rate vs mean predicted probability."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     for name, p in _scores(probs).items():
         table = calibration_table(y_true, p, n_bins=n_bins)
         brier = brier_score_loss(np.asarray(y_true, dtype=int), np.clip(p, 0, 1))
@@ -230,7 +229,8 @@ def plot_gains(
     y_true, scores: Mapping[str, np.ndarray] | np.ndarray, *, title: str = "Cumulative gains"
 ) -> Figure:
     """Cumulative gains curves with the random baseline and markers at 10% / 20% contacted."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     for name, s in _scores(scores).items():
         curve = gains_curve(y_true, s)
         ax.plot(curve["fraction_contacted"], curve["capture_rate"], label=name)
@@ -263,10 +263,10 @@ def plot_contribution_summary(
     """
     importance = contributions.abs().mean().sort_values(ascending=False).head(max_features)
     features = list(importance.index)[::-1]
-    fig, (ax_bar, ax_swarm) = plt.subplots(
+    fig = Figure(figsize=(11, 0.35 * len(features) + 1.8))
+    ax_bar, ax_swarm = fig.subplots(
         1,
         2,
-        figsize=(11, 0.35 * len(features) + 1.8),
         gridspec_kw={"width_ratios": [1, 2]},
         sharey=True,
     )
@@ -275,7 +275,7 @@ def plot_contribution_summary(
         xlabel="mean |contribution| (log-odds)", yticks=range(len(features)), yticklabels=features
     )
     rng = np.random.default_rng(0)
-    cmap = plt.get_cmap("coolwarm")
+    cmap = matplotlib.colormaps["coolwarm"]
     for row, feature in enumerate(features):
         contrib = contributions[feature].to_numpy(dtype=float)
         raw = values[feature]

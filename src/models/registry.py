@@ -21,6 +21,11 @@ CHURN_MODEL = "custsat-churn"
 CLV_MODEL = "custsat-clv"
 
 
+class ModelInputError(ValueError):
+    """A registered model refuses its input (e.g. text where it reads numbers); serving
+    reports it as a schema mismatch that names the model."""
+
+
 @dataclass(frozen=True)
 class Comparison:
     """One metric of the candidate against one reference (a baseline or the champion)."""

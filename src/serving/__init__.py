@@ -6,13 +6,13 @@ models, applies the action policy (data, not code) and writes files and the HTML
 """
 
 from custsat.serving.models import SchemaMismatchError, ServedModel, check_schema, load_served
-from custsat.serving.outputs import OUTPUT_COLUMNS, scoring_run_id, top_topics, write_scored
+from custsat.serving.outputs import SCORED_LIST_COLUMNS, scoring_run_id, top_topics, write_scored
 from custsat.serving.policy import Policy, PolicyError, assign_actions, load_policy, parse_policy
-from custsat.serving.report import render_report, write_report
+from custsat.serving.report import render_report, write_scoring_report
 from custsat.serving.score import ScoringResult, score_tables
 
 __all__ = [
-    "OUTPUT_COLUMNS",
+    "SCORED_LIST_COLUMNS",
     "Policy",
     "PolicyError",
     "SchemaMismatchError",
@@ -27,6 +27,6 @@ __all__ = [
     "score_tables",
     "scoring_run_id",
     "top_topics",
-    "write_report",
+    "write_scoring_report",
     "write_scored",
 ]

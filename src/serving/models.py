@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from custsat import tracking
+from custsat.models.registry import ModelInputError
 
-CHURN_MODEL = "custsat-churn"
-CLV_MODEL = "custsat-clv"
 _NUMERIC_TYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
 
 
@@ -152,9 +151,7 @@ def predict_chunks(
         try:
             out = served.model.predict(chunk, params=dict(params) if params else None)
         except Exception as error:  # noqa: BLE001 - re-raised with the model named
-            from mlflow.exceptions import MlflowException
-
-            if isinstance(error, MlflowException):
+            if isinstance(error, tracking.MlflowException | ModelInputError):
                 raise SchemaMismatchError(f"{served.label} refused the features: {error}") from error
             raise
         out = pd.DataFrame(out)
@@ -193,11 +190,7 @@ def predict_spark(
     key = "__row__"
     X_with_key = X.assign(**{key: np.arange(len(X), dtype="int64")})
     result_type = _result_struct(served, X.head(sample_rows), params)
-    import mlflow
-
-    udf = mlflow.pyfunc.spark_udf(
-        spark, served.uri, result_type=result_type, env_manager="local", params=dict(params) if params else None
-    )
+    udf = tracking.spark_udf(spark, served.uri, result_type=result_type, params=params)
     sdf = _spark_frame(spark, X_with_key)
     scored = sdf.select(F.col(key), udf(F.struct(*[F.col(f"`{c}`") for c in X.columns])).alias("out"))
     result = scored.select(key, "out.*").toPandas().sort_values(key).reset_index(drop=True)

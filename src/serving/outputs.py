@@ -2,25 +2,28 @@
 
 Writers are atomic (temp file, then rename) and deterministic: the same frame gives
 byte-identical CSV and Parquet (no timestamps inside the files; the run id is a column).
+CSV and XLSX are formula-safe (:func:`custsat.data.io.formula_safe`: text that a
+spreadsheet would run as a formula gets a leading ``'``; XLSX text is stored as text).
 XLSX gets a formatted header, frozen panes, tier and risk colouring and a summary sheet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from custsat.data.io import atomic_write_path
+from custsat.data.io import atomic_write_path, csv_safe, formula_safe, xlsx_cell
 
 #: Columns of the scored list, in order (extra columns, when present, follow).
-OUTPUT_COLUMNS: tuple[str, ...] = (
+SCORED_LIST_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "rfm_segment", "abc_class", "value_tier", "lifecycle_stage",
     "satisfaction_tier", "nps_category", "sentiment_mean", "complaints_open",
@@ -28,7 +31,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "churn_probability", "churn_risk_tier", "churn_reasons",
     "clv", "clv_low", "clv_high", "clv_tier", "expected_remaining_lifetime_days",
     "recommended_action", "action_reason", "priority",
-    "action_id",
+    "action_id", "campaign_id", "treatment_group", "intended_action_id",
     "sentiment_model_version", "topic_model_version", "churn_model_version", "clv_model_version",
     "scoring_run_id",
 )
@@ -98,7 +101,7 @@ def scoring_run_id(
 
 def order_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Put the documented output columns first, in order; keep the rest after them."""
-    first = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+    first = [c for c in SCORED_LIST_COLUMNS if c in frame.columns]
     rest = [c for c in frame.columns if c not in first]
     return frame[first + rest]
 
@@ -132,11 +135,17 @@ def infer_format(path: Path, fmt: str | None) -> str:
     return suffix
 
 
-def _clean_for_output(frame: pd.DataFrame) -> pd.DataFrame:
+def _clean_for_output(frame: pd.DataFrame, fmt: str | None = None) -> pd.DataFrame:
+    """``frame`` ready to write: categorical columns as plain objects and, for ``fmt`` "csv"
+    or "xlsx", text made formula-safe. Parquet (``fmt`` "parquet" or None) keeps values exact."""
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype):
             out[col] = out[col].astype(object)
+    if fmt == "csv":
+        out = csv_safe(out)
+    elif fmt == "xlsx":
+        out = formula_safe(out)
     return out
 
 
@@ -151,7 +160,7 @@ def write_scored(
     """Write the scored list atomically as CSV (UTF-8, optional BOM), Parquet or XLSX."""
     path = Path(path)
     fmt = infer_format(path, fmt)
-    frame = _clean_for_output(frame)
+    frame = _clean_for_output(frame, fmt)
     with atomic_write_path(path) as tmp:
         if fmt == "csv":
             frame.to_csv(tmp, index=False, encoding="utf-8-sig" if csv_bom else "utf-8", lineterminator="\n")
@@ -182,9 +191,9 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
     ws = wb.active
     ws.title = "customers"
     columns = list(frame.columns)
-    ws.append(columns)
+    ws.append([xlsx_cell(ws, c) for c in columns])
     for row in frame.itertuples(index=False, name=None):
-        ws.append([_cell(v) for v in row])
+        ws.append([xlsx_cell(ws, v) for v in row])
     header_fill = PatternFill("solid", fgColor="FF1F4E78")
     for cell in ws[1]:
         cell.font = Font(bold=True, color="FFFFFFFF")
@@ -225,10 +234,10 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
                            end_type="num", end_value=1, end_color="FFF8CBAD"),
         )
     ss = wb.create_sheet("summary")
-    summary = summary if summary is not None else summary_table(frame)
-    ss.append(list(summary.columns))
+    summary = formula_safe(summary if summary is not None else summary_table(frame))
+    ss.append([xlsx_cell(ss, c) for c in summary.columns])
     for row in summary.itertuples(index=False, name=None):
-        ss.append([_cell(v) for v in row])
+        ss.append([xlsx_cell(ss, v) for v in row])
     for cell in ss[1]:
         cell.font = Font(bold=True, color="FFFFFFFF")
         cell.fill = header_fill
@@ -236,18 +245,6 @@ def write_xlsx(frame: pd.DataFrame, path: str | Path, *, summary: pd.DataFrame |
     for j in range(1, len(summary.columns) + 1):
         ss.column_dimensions[get_column_letter(j)].width = 28 if j < 3 else 18
     wb.save(path)
-
-
-def _cell(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
 
 
 def summary_table(scored: pd.DataFrame) -> pd.DataFrame:
@@ -271,3 +268,50 @@ def summary_table(scored: pd.DataFrame) -> pd.DataFrame:
         for key, g in grouped:
             rows.append((section, str(key), len(g), len(g) / n, float(g["clv"].sum()), float(g["risk"].sum())))
     return pd.DataFrame(rows, columns=["section", "value", "customers", "share", "clv_total", "value_at_risk"])
+
+
+def leftover_temporaries(path: Path) -> list[Path]:
+    """Temporary files an interrupted write of ``path`` left next to it (``.<name>.*.tmp``)."""
+    return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+
+
+def prepare_output(path: Path) -> None:
+    """Make sure ``path`` can be written before any costly work: its folder exists (created if
+    need be) and accepts a file; leftovers of an interrupted earlier write are removed."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in leftover_temporaries(path):
+        leftover.unlink(missing_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    Path(probe).unlink()
+
+
+@contextlib.contextmanager
+def written_together(*paths: Path | None) -> Iterator[list[Path | None]]:
+    """Temporary paths for outputs that belong together (the list and its report); they replace
+    their targets one right after the other, only when every one was written, so a failure or a
+    kill never leaves a new list beside an old report."""
+    import os
+    import tempfile
+
+    temps: list[Path | None] = []
+    try:
+        for path in paths:
+            if path is None:
+                temps.append(None)
+                continue
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            temps.append(Path(name))
+        yield temps
+        for tmp, path in zip(temps, paths, strict=True):
+            if tmp is not None and path is not None:
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            if tmp is not None and tmp.exists():
+                tmp.unlink()

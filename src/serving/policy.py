@@ -12,6 +12,11 @@ is_null``), and ``all`` / ``any`` / ``not`` combine them. Missing values never p
 comparison (SQL semantics); ``is_null`` tests for them. Reasons are templates filled from
 the customer's row: ``{column}`` or ``{column:<format spec>}``, where the spec may only
 use the characters of numeric formats (``.0%``, ``,.0f``).
+
+Control groups: each action may set ``holdout_share`` (a share in [0, 1) of the customers
+who get it that are held out, receive the ``default`` action instead and measure what the
+action changes); actions that do not set it use the policy's ``holdout_share`` (10%).
+Assignment lives in :mod:`custsat.serving.campaigns`.
 """
 
 from __future__ import annotations
@@ -174,6 +179,10 @@ class Action(BaseModel):
     zh: str
     reason_en: str
     reason_zh: str
+    holdout_share: float | None = Field(
+        default=None, ge=0.0, lt=1.0,
+        description="Share of this action's customers held out as a control group (None: the policy's).",
+    )
 
     @field_validator("id")
     @classmethod
@@ -349,6 +358,10 @@ class Policy(BaseModel):
 
     version: int = 1
     recent_days: int = Field(default=30, ge=1, description="Window (days before as_of) of the recent-feedback signals.")
+    holdout_share: float = Field(
+        default=0.10, ge=0.0, lt=1.0,
+        description="Control-group share of every rule that does not set its own holdout_share.",
+    )
     rules: list[Rule] = Field(min_length=1)
     default: Action
     topic_teams: dict[str, Team] = Field(default_factory=dict)
@@ -361,12 +374,26 @@ class Policy(BaseModel):
         dups = sorted({i for i in ids if ids.count(i) > 1})
         if dups:
             raise ValueError(f"action ids must be unique; duplicated: {dups}")
+        if self.default.holdout_share:
+            raise ValueError(
+                "the default action cannot have a holdout_share: control customers receive it"
+            )
         return self
 
     @property
     def actions(self) -> list[Action]:
         """Every action in priority order (rules, then the default)."""
         return [*self.rules, self.default]
+
+    def holdout_for(self, action_id: str) -> float:
+        """The control-group share of ``action_id``: its own, else the policy's; 0 for the
+        default action (its control group would get the very same action)."""
+        if action_id == self.default.id:
+            return 0.0
+        for rule in self.rules:
+            if rule.id == action_id:
+                return self.holdout_share if rule.holdout_share is None else float(rule.holdout_share)
+        raise KeyError(f"action '{action_id}' is not in the policy; its actions are {[a.id for a in self.actions]}")
 
     def required_columns(self) -> set[str]:
         cols: set[str] = set()

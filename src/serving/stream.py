@@ -1,40 +1,39 @@
 """Out-of-core scoring (``custsat score --stream``): inputs larger than memory, memory bounded by the chunk size.
 
-The same steps as :func:`custsat.serving.score.score_tables`, with every table kept on disk:
+The stages are :mod:`custsat.serving.pipeline`'s; this backend keeps every table on disk:
 
-1. **stage**: each input is read in batches of rows (Parquet and CSV; an XLSX sheet, at most
-   ~1M rows, is read whole); each batch is parsed and checked against its contract,
-   fingerprinted (the same fingerprint as the in-memory path) and written to a work folder, in
-   worker processes when there are several batches (:class:`WorkerPool`). Checks that span batches (duplicate ids, unknown customers)
-   run in DuckDB on the staged files; errors name the input row, as the in-memory checks do;
-2. **text**: staged feedback batches get sentiment/topics where missing (cached by text hash);
-3. **features**: DuckDB builds them on the staged files (it spills to disk) and writes them
-   to Parquet, split into chunks of ``chunk_size`` customers in customer_id order; the
-   transactions, feedback and contracts are split the same way, in one pass each;
-4. **chunks**: each chunk of customers is scored by
-   :func:`custsat.serving.score.score_customers` (churn, CLV, complaint signals, action) and
-   written to disk, in worker processes (one per core) when there are several chunks; drift
-   bin counts add up over the chunks;
-5. **outputs**: DuckDB sorts the chunks by action priority and the list is written batch by
-   batch (CSV or Parquet, atomically). The report and the MLflow record are built from the
-   tier, value and action columns and the feedback's topic/sentiment/rating columns only
-   (about 250 bytes per customer).
+* **inputs**: each input is read in batches of rows (Parquet and CSV; an XLSX sheet, at most
+  ~1M rows, is read whole); each batch is parsed and checked against its contract,
+  fingerprinted (the same fingerprint as the in-memory path) and written to a work folder, in
+  worker processes when there are several batches (:class:`WorkerPool`). The rules that span
+  batches (duplicate ids, unknown customers) are the contract's own
+  (:func:`custsat.data.contracts.duplicate_mask` / ``unknown_mask``), applied to the id
+  columns of all staged batches; errors name the input rows, as the in-memory checks do;
+* **text**: staged feedback batches get sentiment/topics where missing (cached by text hash);
+* **features**: DuckDB builds them on the staged files (it spills to disk) and writes them
+  to Parquet, split into chunks of ``chunk_size`` customers in customer_id order; the
+  transactions, feedback and contracts are split the same way, in one pass each;
+* **customers**: each chunk is scored by :func:`custsat.serving.pipeline.score_customers` and
+  written to disk, in worker processes (one per core) when there are several chunks; drift
+  bin counts add up over the chunks;
+* **outputs**: DuckDB sorts the chunks by action priority and the list is written batch by
+  batch (CSV or Parquet, atomically). The report and the MLflow record are built from the
+  tier, value and action columns and the feedback's topic/sentiment/rating columns only
+  (about 250 bytes per customer).
 
 Every column equals the in-memory path's except ``clv_low``/``clv_high``: their Monte-Carlo
 draws are seeded per block of customers, and chunks make other blocks (CLV point values may
-differ in the last bit for the same reason: vector arithmetic over other block shapes). A rerun with the same
-chunk size gives byte-identical CSV and Parquet.
+differ in the last bit for the same reason: vector arithmetic over other block shapes). A rerun
+with the same chunk size gives byte-identical CSV and Parquet.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import itertools
 import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,40 +41,35 @@ import numpy as np
 import pandas as pd
 
 from custsat import tracking
+from custsat.config import environment
 from custsat.features.engine import sql_str
 from custsat.models import drift as drift_mod
-from custsat.models.text.served import TextModels, load_text_models, text_cache_path
-from custsat.serving.models import CHURN_MODEL, CLV_MODEL, ServedModel, load_served
+from custsat.models.text.served import FeedbackLabeller
+from custsat.serving.models import ServedModel, load_served
 from custsat.serving.outputs import (
-    OUTPUT_COLUMNS,
+    SCORED_LIST_COLUMNS,
     _clean_for_output,
     infer_format,
     order_columns,
-    scoring_run_id,
+    written_together,
 )
-from custsat.serving.policy import Policy, load_policy
-from custsat.serving.score import (
+from custsat.serving.pipeline import (
+    CustomerScoring,
     ScoringInputError,
-    ScoringResult,
-    _progress_bar,
-    _Timer,
-    churn_reason_params,
-    log_scoring_run,
-    parse_as_of,
+    ScoringModels,
+    ScoringRequest,
+    count_drift,
     peak_rss_mib,
-    policy_fingerprint,
-    release_memory,
-    run_metadata,
+    progress_bar,
     score_customers,
 )
-
-log = logging.getLogger(__name__)
 
 ROW = "_row"  #: staged column: the row's position in its input file (0-based)
 CHUNK = "chunk"
 #: What the report, the MLflow record and the CLI summary read of the scored list.
 SUMMARY_COLUMNS = ("rfm_segment", "abc_class", "value_tier", "lifecycle_stage", "satisfaction_tier", "nps_category",
-                   "complaints_open", "churn_probability", "churn_risk_tier", "clv", "clv_tier", "action_id")
+                   "complaints_open", "churn_probability", "churn_risk_tier", "clv", "clv_tier", "action_id",
+                   "campaign_id", "treatment_group", "intended_action_id")
 REPORT_FEEDBACK_COLUMNS = ("timestamp", "topics", "sentiment", "rating")
 
 
@@ -89,19 +83,21 @@ def _connect(threads: int | None = None):
     return DuckDBEngine(threads=threads)
 
 
-# --------------------------------------------------------------------------- 1. stage
+# --------------------------------------------------------------------------- inputs
 def stage_batch(
-    table: str, first_row: int, batch: Any, path: Path, number: int, folder: Path, now: pd.Timestamp
+    table: str, first_row: int, batch: Any, path: Path, number: int, folder: Path, now: pd.Timestamp,
+    day_first: Mapping[str, bool | None],
 ) -> tuple[int, str, bytes]:
     """Parse and check one raw input batch (see ``iter_raw_batches``), write it to ``folder``;
-    return (rows, fingerprint header, row hashes)."""
+    return (rows, fingerprint header, row hashes). ``day_first``: the file's date orders."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from custsat.data.contracts import check_values, parse_table
     from custsat.data.io import batch_frame
 
-    parsed = parse_table(table, batch_frame(first_row, batch), source=str(path))
+    parsed = parse_table(table, batch_frame(first_row, batch, source=str(path)), day_first=day_first,
+                         source=str(path))
     check_values(table, parsed, now=now, source=str(path))
     header, hashes = tracking.batch_hashes(parsed)
     staged = pa.Table.from_pandas(parsed.assign(**{ROW: parsed.index.to_numpy(dtype=np.int64)}), preserve_index=False)
@@ -110,119 +106,96 @@ def stage_batch(
 
 
 def stage_table(
-    path: Path, table: str, folder: Path, *, batch_rows: int, now: pd.Timestamp, pool: WorkerPool | None = None
+    path: Path, table: str, folder: Path, *, batch_rows: int, now: pd.Timestamp, pool: WorkerPool
 ) -> tuple[str, int]:
-    """Parse and check ``path`` batch by batch into ``folder`` (batches in ``pool``'s workers when
-    given); return (fingerprint, rows). The first failing batch's error is raised."""
-    from custsat.data.io import iter_raw_batches
+    """Parse and check ``path`` batch by batch into ``folder`` (batches in ``pool``'s workers);
+    return (fingerprint, rows). The first failing batch's error is raised."""
+    from custsat.data.contracts import date_orders
+    from custsat.data.io import batch_frame, iter_raw_batches
 
     folder.mkdir(parents=True)
     fingerprint = tracking.FrameFingerprint()
     rows = 0
-    tasks = ((table, first_row, batch, path, number, folder, now)
-             for number, (first_row, batch) in enumerate(iter_raw_batches(path, table=table, batch_rows=batch_rows)))
-    for n_rows, header, hashes in (pool or WorkerPool(1)).map(stage_batch, tasks):
+    batches = iter_raw_batches(path, table=table, batch_rows=batch_rows)
+    first = next(batches)
+    # one day/month order per date column for the whole file, told by its first batch
+    day_first = date_orders(table, batch_frame(*first, source=str(path)), source=str(path))
+    tasks = ((table, first_row, batch, path, number, folder, now, day_first)
+             for number, (first_row, batch) in enumerate(itertools.chain([first], batches)))
+    for n_rows, header, hashes in pool.map(stage_batch, tasks):
         fingerprint.update_hashes(header, hashes)
         rows += n_rows
     return fingerprint.hexdigest(), rows
 
 
-def _contract_error(con, table: str, column: str, rule: str, where_sql: str, source: str):
-    """A ContractError with the first offending staged rows (row = line in a CSV file)."""
-    from custsat.data.contracts import MAX_EXAMPLE_ROWS, ContractError
-
-    n_bad = int(con.execute(f"SELECT COUNT(*) FROM {table} WHERE {where_sql}").fetchone()[0])
-    rows = con.execute(
-        f"SELECT * FROM {table} WHERE {where_sql} ORDER BY {ROW} LIMIT {MAX_EXAMPLE_ROWS}").df()
-    rows.index = rows.pop(ROW).to_numpy()
-    return ContractError(table, column, rule, rows, n_bad=n_bad, source=source)
+def staged_parts(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.parquet"))
 
 
-def check_across_batches(
-    eng, staged: Mapping[str, Path], sources: Mapping[str, str], *, unknown_customers: str
-) -> None:
-    """Uniqueness and unknown-customer rules over all batches (DuckDB on the staged files)."""
-    from custsat.data.contracts import CONTRACTS, ContractWarning
-
-    if unknown_customers not in ("error", "warn"):
-        raise ValueError("unknown_customers must be 'error' or 'warn'")
-    for table, folder in staged.items():
-        eng.register(table, folder)
-    con = eng.con
-    for table in staged:
-        columns = eng.columns(table)
-        for column in CONTRACTS[table].unique:
-            if column not in columns:
-                continue
-            repeated = (f"{column} IN (SELECT {column} FROM {table} WHERE {column} IS NOT NULL "
-                        f"GROUP BY {column} HAVING COUNT(*) > 1)")
-            if con.execute(f"SELECT 1 FROM {table} WHERE {repeated} LIMIT 1").fetchone():
-                raise _contract_error(con, table, column, "duplicate id", repeated, sources[table])
-    unknown = "customer_id NOT IN (SELECT customer_id FROM customers)"
-    for table in ("transactions", "feedback", "contracts"):
-        if table not in staged or not con.execute(f"SELECT 1 FROM {table} WHERE {unknown} LIMIT 1").fetchone():
-            continue
-        rule = "customer_id not found in the customers table"
-        if unknown_customers == "error":
-            raise _contract_error(con, table, "customer_id", rule, unknown, sources[table])
-        n = int(con.execute(f"SELECT COUNT(*) FROM {table} WHERE {unknown}").fetchone()[0])
-        examples = [r[0] for r in con.execute(
-            f"SELECT customer_id FROM {table} WHERE {unknown} ORDER BY {ROW} LIMIT 5").fetchall()]
-        warnings.warn(f"table '{table}', column 'customer_id': {rule} for {n} row(s), e.g. {examples}",
-                      ContractWarning, stacklevel=2)
-
-
-def default_as_of_staged(eng, staged: Mapping[str, Path]) -> pd.Timestamp:
-    """The day after the latest transaction or feedback (as :func:`score.default_as_of`)."""
-    latest = [eng.con.execute(f"SELECT MAX(timestamp) FROM {t}").fetchone()[0]
-              for t in ("transactions", "feedback") if t in staged]
-    latest = [pd.Timestamp(v) for v in latest if v is not None]
-    if not latest:
-        raise ScoringInputError("cannot choose as_of: no transactions or feedback; pass --as-of")
-    return max(latest).normalize() + pd.Timedelta(days=1)
-
-
-# --------------------------------------------------------------------------- 2. text
-def classify_staged_feedback(
-    staged: Path, out: Path, text_models: TextModels | None, *, cache_path: Path | None, progress: bool
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Fill sentiment/topics batch by batch into ``out``; return summed stats and versions.
-
-    Texts already classified in an earlier batch come from ``cache_path`` (counted as cache hits).
-    """
+def staged_column(folder: Path, column: str):
+    """One column of every staged batch, in staging order (an Arrow chunked array)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from custsat.models.text.cache import classify_with_cache, needs_classification
-
-    parts = sorted(staged.glob("*.parquet"))
-    frames = (pq.read_table(p).to_pandas() for p in parts)
-    totals: dict[str, int] = {}
-    todo_rows = prelabelled_rows = 0
-    out.mkdir(parents=True)
-    for part, frame in zip(parts, frames, strict=True):
-        todo = needs_classification(frame)
-        todo_rows += int(todo.sum())
-        prelabelled_rows += int((~todo).sum())
-        if todo.any():
-            if text_models is None:
-                text_models = load_text_models(progress=progress)
-            frame, stats = classify_with_cache(frame, text_models.classify, cache_path=cache_path, model_key=text_models.key)
-            for key, value in stats.as_dict().items():
-                totals[key] = totals.get(key, 0) + int(value)
-        else:
-            totals["rows"] = totals.get("rows", 0) + len(frame)
-            totals["rows_prelabelled"] = totals.get("rows_prelabelled", 0) + len(frame)
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out / part.name)
-    if not todo_rows:
-        return {**totals, "classified": 0}, {"sentiment_model_version": "input", "topic_model_version": "input"}
-    versions = {"sentiment_model_version": text_models.sentiment_version, "topic_model_version": text_models.topic_version}
-    if prelabelled_rows:
-        versions = {k: f"{v}+input" for k, v in versions.items()}
-    return totals, versions
+    return pa.chunked_array([pq.read_table(part, columns=[column]).column(column) for part in staged_parts(folder)])
 
 
-# --------------------------------------------------------------------------- 3. features and chunks
+def staged_rows(folder: Path, mask: np.ndarray, limit: int) -> pd.DataFrame:
+    """The first ``limit`` staged rows where ``mask`` holds, indexed by their input row."""
+    import pyarrow.parquet as pq
+
+    found, offset = [], 0
+    for part in staged_parts(folder):
+        table = pq.read_table(part)
+        selected = mask[offset:offset + table.num_rows]
+        offset += table.num_rows
+        if selected.any():
+            found.append(table.filter(selected).to_pandas())
+        if sum(map(len, found)) >= limit:
+            break
+    rows = pd.concat(found).sort_values(ROW, kind="stable").head(limit)
+    rows.index = rows.pop(ROW).to_numpy()
+    return rows
+
+
+def check_across_batches(staged: Mapping[str, Path], sources: Mapping[str, str], *, unknown_customers: str) -> None:
+    """The contract's uniqueness and unknown-customer rules over all staged batches of each table."""
+    from custsat.data.contracts import (
+        CONTRACTS,
+        MAX_EXAMPLE_ROWS,
+        REFERENCING_TABLES,
+        ContractError,
+        check_unknown_customers_policy,
+        duplicate_mask,
+        report_unknown_customers,
+        unknown_mask,
+    )
+
+    check_unknown_customers_policy(unknown_customers)
+    for table, folder in staged.items():
+        present = set(staged_column_names(folder))
+        for column in (c for c in CONTRACTS[table].unique if c in present):
+            bad = duplicate_mask(staged_column(folder, column))
+            if bad.any():
+                raise ContractError(table, column, "duplicate id", staged_rows(folder, bad, MAX_EXAMPLE_ROWS),
+                                    n_bad=int(bad.sum()), source=sources[table])
+    if "customers" not in staged:
+        return
+    known = staged_column(staged["customers"], "customer_id").combine_chunks()
+    for table in (t for t in REFERENCING_TABLES if t in staged):
+        bad = unknown_mask(staged_column(staged[table], "customer_id"), known)
+        if bad.any():
+            report_unknown_customers(table, staged_rows(staged[table], bad, MAX_EXAMPLE_ROWS), int(bad.sum()),
+                                     unknown_customers=unknown_customers, source=sources[table])
+
+
+def staged_column_names(folder: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(staged_parts(folder)[0]).names
+
+
+# --------------------------------------------------------------------------- features and chunks
 def build_chunked_features(
     staged: Mapping[str, Path], as_of: pd.Timestamp, config, folder: Path, *, chunk_size: int
 ) -> tuple[int, int, dict[str, bool]]:
@@ -296,44 +269,22 @@ def read_chunk(folder: Path, index: int, template: Path | None = None) -> pd.Dat
     return frame.reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- 4. chunks
-@dataclass(frozen=True)
-class ChunkJob:
-    """Everything needed to score any chunk, in this process or in a worker (picklable)."""
-
-    features_dir: Path
-    chunks: Mapping[str, Path]
-    templates: Mapping[str, Path]
-    parts: Path
-    as_of: pd.Timestamp
-    policy: Policy
-    config: Any
-    chunk_size: int
-    churn_params: Mapping[str, Any]
-    language: str
-    model_versions: Mapping[str, str]
-    run_id: str
-    drift_reference: Mapping[str, Any] | None
+# --------------------------------------------------------------------------- customers, chunk by chunk
 
 
 def score_chunk(
-    job: ChunkJob, index: int, churn: ServedModel, clv: ServedModel
+    work: Path, job: CustomerScoring, index: int, models: ScoringModels
 ) -> tuple[int, drift_mod.DriftCounter | None]:
-    """Score chunk ``index`` into ``job.parts/part-<index>.parquet``; return (customers, drift bin counts)."""
+    """Score chunk ``index`` into ``work/scored/part-<index>.parquet``; return (customers, drift bin counts)."""
     from custsat.features.builder import coerce_features
 
-    features = coerce_features(read_chunk(job.features_dir, index), job.config)
-    tables = {t: read_chunk(folder, index, template=job.templates[t]) for t, folder in job.chunks.items()}
-    scored = score_customers(
-        features, tables, job.as_of, churn=churn, clv=clv, policy=job.policy, config=job.config,
-        chunk_size=job.chunk_size, churn_params=job.churn_params, language=job.language,
-    )
-    for key, value in job.model_versions.items():
-        scored[key] = str(value)
-    scored["scoring_run_id"] = job.run_id
-    order_columns(_clean_for_output(scored)).to_parquet(job.parts / f"part-{index:05d}.parquet", index=False)
-    counter = drift_mod.DriftCounter(job.drift_reference).update(features) if job.drift_reference else None
-    return len(features), counter
+    features = coerce_features(read_chunk(work / "features", index), job.config)
+    chunks = work / "chunks"
+    tables = {t.name: read_chunk(t, index, template=work / "labelled" / t.name if t.name == "feedback" else
+                                 work / "staged" / t.name) for t in sorted(chunks.iterdir())} if chunks.exists() else {}
+    scored = score_customers(features, tables, job, models)
+    order_columns(_clean_for_output(scored)).to_parquet(work / "scored" / f"part-{index:05d}.parquet", index=False)
+    return len(features), count_drift(job, features)
 
 
 _loaded: dict[tuple[str, str], ServedModel] = {}
@@ -346,27 +297,17 @@ def _served(name: str, version: str) -> ServedModel:
     return _loaded[(name, version)]
 
 
-def _score_chunk_in_worker(job: ChunkJob, index: int, churn_version: str, clv_version: str):
-    return score_chunk(job, index, _served(CHURN_MODEL, churn_version), _served(CLV_MODEL, clv_version))
+def _score_chunk_in_worker(work: Path, job: CustomerScoring, index: int, churn: tuple[str, str], clv: tuple[str, str]):
+    return score_chunk(work, job, index, ScoringModels(churn=_served(*churn), clv=_served(*clv)))
+
+
+# --------------------------------------------------------------------------- worker processes
 
 
 def _with_peak(fn, *args):
+    import os
+
     return fn(*args), os.getpid(), peak_rss_mib()
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """Set environment variables for processes started inside the block."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def default_workers() -> int:
@@ -398,7 +339,7 @@ class WorkerPool:
     def _start(self) -> None:
         import multiprocessing
 
-        with _environ(OMP_NUM_THREADS="1"):
+        with environment(OMP_NUM_THREADS="1"):
             self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
         self.started = True
 
@@ -443,27 +384,6 @@ class WorkerPool:
             yield take()
 
 
-def score_chunks(
-    job: ChunkJob, n_chunks: int, churn: ServedModel, clv: ServedModel, *, pool: WorkerPool, advance=None,
-) -> drift_mod.DriftCounter | None:
-    """Score every chunk (in ``pool``'s workers, if any); return the summed drift bin counts."""
-    drift = drift_mod.DriftCounter(job.drift_reference) if job.drift_reference else None
-    keys = [(CHURN_MODEL, churn.version), (CLV_MODEL, clv.version)]
-    _loaded.update(zip(keys, (churn, clv), strict=True))  # chunks scored in this process use these
-    try:
-        tasks = ((job, i, churn.version, clv.version) for i in range(n_chunks))
-        for n_rows, counter in pool.map(_score_chunk_in_worker, tasks):
-            if drift is not None and counter is not None:
-                drift.merge(counter)
-            if advance:
-                advance(n_rows)
-    finally:
-        for key in keys:
-            _loaded.pop(key, None)
-    return drift
-
-
-# --------------------------------------------------------------------------- 5. outputs
 def _sorted_sql(parts: Path) -> str:
     """The scored chunks most urgent first, as :func:`outputs.sort_by_priority` orders them."""
     return (
@@ -480,7 +400,7 @@ def write_sorted(eng, parts: Path, path: Path, *, fmt: str, csv_bom: bool, batch
     from custsat.data.io import atomic_write_path
 
     reader = eng.con.sql(_sorted_sql(parts)).to_arrow_reader(batch_rows)
-    first = [c for c in OUTPUT_COLUMNS if c in reader.schema.names]
+    first = [c for c in SCORED_LIST_COLUMNS if c in reader.schema.names]
     columns = first + [c for c in reader.schema.names if c not in first]
     with atomic_write_path(path) as tmp:
         if fmt == "parquet":
@@ -491,7 +411,7 @@ def write_sorted(eng, parts: Path, path: Path, *, fmt: str, csv_bom: bool, batch
         else:
             with open(tmp, "w", encoding="utf-8-sig" if csv_bom else "utf-8", newline="") as handle:
                 for number, batch in enumerate(reader):
-                    frame = _clean_for_output(batch.to_pandas()[columns])
+                    frame = _clean_for_output(batch.to_pandas()[columns], "csv")
                     frame.to_csv(handle, index=False, header=number == 0, lineterminator="\n")
     return path
 
@@ -536,163 +456,188 @@ def report_feedback(eng, feedback: Path | None, as_of: pd.Timestamp) -> tuple[pd
     return frame, examples
 
 
-# --------------------------------------------------------------------------- pipeline
-def score_stream(
-    paths: Mapping[str, str | Path],
-    *,
-    out: str | Path,
-    fmt: str | None = None,
-    report: str | Path | None = None,
-    csv_bom: bool = False,
-    as_of: Any = None,
-    unknown_customers: str | None = None,
-    policy: Policy | str | Path | None = None,
-    chunk_size: int = 50_000,
-    batch_rows: int = 500_000,
-    text_models: TextModels | None = None,
-    text_cache: str | Path | None | bool = True,
-    language: str = "both",
-    progress: bool = False,
-    log_run: bool = True,
-    all_reasons: bool = False,
-    churn_params: Mapping[str, Any] | None = None,
-    work_dir: str | Path | None = None,
-    workers: int | None = None,
-) -> ScoringResult:
-    """Score the input files out of core; write the list (CSV/Parquet) and the report. See the module doc.
+# --------------------------------------------------------------------------- the backend
 
-    ``chunk_size``: customers scored at a time (memory grows with it, not with the inputs);
-    ``batch_rows``: input rows parsed and checked at a time; ``work_dir``: where the staged
-    files go (default: a temporary folder under ``TMPDIR``, removed at the end); ``workers``:
-    processes that stage batches and score chunks (default: one per core, at most 4; 1 keeps
-    everything in this process).
+WORK_PREFIX = "custsat-stream-"
+OWNER_FILE = "owner.pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_abandoned_work_folders(parent: Path) -> list[Path]:
+    """Delete the work folders of streamed runs that were killed (their process is gone)."""
+    import shutil
+
+    removed = []
+    for folder in sorted(parent.glob(f"{WORK_PREFIX}*")):
+        owner = folder / OWNER_FILE
+        try:
+            pid = int(owner.read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            continue  # not ours to judge: no readable owner file
+        if not _process_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+
+class StreamedBackend:
+    """Every table staged on disk in a work folder (a temporary folder under ``TMPDIR``, or
+    ``work_dir``), features in customer chunks, chunks scored in worker processes.
+
+    ``batch_rows``: input rows parsed and checked at a time; ``workers``: processes that stage
+    batches and score chunks (default: one per core, at most 4; 1 keeps everything in this
+    process). Use as a context manager: the workers stop and the work folder goes at the end.
     """
-    from custsat.config import get_settings
-    from custsat.features import FeatureConfig
-    from custsat.serving.report import write_report
 
-    out = Path(out)
-    fmt = infer_format(out, fmt)
-    if fmt == "xlsx":
-        raise ScoringInputError(
-            "--stream writes CSV or Parquet: an XLSX sheet holds at most 1,048,575 rows and is built in memory; "
-            "score without --stream for XLSX")
-    settings = get_settings()
-    unknown_customers = unknown_customers or settings.unknown_customer_policy
-    policy = policy if isinstance(policy, Policy) else load_policy(policy)
-    config = FeatureConfig()
-    cache_path = text_cache_path(text_cache)
-    timer = _Timer()
-    paths = {t: Path(p) for t, p in paths.items() if p is not None}
-    workers = default_workers() if workers is None else max(1, int(workers))
-    # the pool is left (its workers stopped) before the work folder is removed
-    with tempfile.TemporaryDirectory(prefix="custsat-stream-", dir=work_dir) as tmp, WorkerPool(workers) as pool:
-        work = Path(tmp)
-        # 1. stage and validate
+    def __init__(self, paths: Mapping[str, Path], request: ScoringRequest, *, unknown_customers: str | None = None,
+                 batch_rows: int = 500_000, workers: int | None = None, work_dir: str | Path | None = None):
+        from custsat.config import get_settings
+
+        self.paths = {t: Path(p) for t, p in paths.items()}
+        self.fmt = infer_format(request.out, request.fmt) if request.out is not None else "parquet"
+        if self.fmt == "xlsx":
+            raise ScoringInputError(
+                "--stream writes CSV or Parquet: an XLSX sheet holds at most 1,048,575 rows and is built in memory; "
+                "score without --stream for XLSX")
+        self.unknown_customers = unknown_customers or get_settings().unknown_customer_policy
+        self.batch_rows = batch_rows
+        self.chunk_size = request.chunk_size
+        self.pool = WorkerPool(default_workers() if workers is None else max(1, int(workers)))
+        remove_abandoned_work_folders(Path(work_dir) if work_dir else Path(tempfile.gettempdir()))
+        self._tmp = tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=work_dir)
+        self.work = Path(self._tmp.name)
+        (self.work / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
+        self.staged: dict[str, Path] = {}
+        self.n_customers = self.n_chunks = 0
+
+    def __enter__(self) -> StreamedBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.close()  # the workers stop before their work folder is removed
+        self._tmp.cleanup()
+
+    def read_and_validate(self) -> tuple[dict[str, str], dict[str, int]]:
         now = pd.Timestamp.now()
-        staged, fingerprints, row_counts = {}, {}, {}
-        for table in sorted(paths):
-            staged[table] = work / "staged" / table
+        fingerprints, row_counts = {}, {}
+        for table in sorted(self.paths):
+            self.staged[table] = self.work / "staged" / table
             fingerprints[table], row_counts[table] = stage_table(
-                paths[table], table, staged[table], batch_rows=batch_rows, now=now, pool=pool)
+                self.paths[table], table, self.staged[table], batch_rows=self.batch_rows, now=now, pool=self.pool)
+        check_across_batches(self.staged, {t: str(p) for t, p in self.paths.items()},
+                             unknown_customers=self.unknown_customers)
+        return fingerprints, row_counts
+
+    def latest_events(self) -> list[pd.Timestamp]:
         eng = _connect()
         try:
-            check_across_batches(eng, staged, {t: str(p) for t, p in paths.items()}, unknown_customers=unknown_customers)
-            as_of = parse_as_of(as_of) if as_of is not None else default_as_of_staged(eng, staged)
+            latest = []
+            for table in ("transactions", "feedback"):
+                if table in self.staged:
+                    eng.register(table, self.staged[table])
+                    latest.append(eng.con.execute(f"SELECT MAX(timestamp) FROM {table}").fetchone()[0])
         finally:
             eng.close()
-        timer.lap("read_and_validate")
-        churn = load_served(CHURN_MODEL)
-        clv = load_served(CLV_MODEL)
-        timer.lap("load_models")
+        return [pd.Timestamp(v) for v in latest if v is not None]
 
-        # 2. texts
-        text_stats: dict[str, Any] = {}
-        text_versions = {"sentiment_model_version": "none", "topic_model_version": "none"}
-        if "feedback" in staged:
-            labelled = work / "labelled" / "feedback"
-            # without a cache, one for this run only: a text repeated in later batches is classified once
-            text_stats, text_versions = classify_staged_feedback(
-                staged["feedback"], labelled, text_models, cache_path=cache_path or work / "run_text_cache.parquet",
-                progress=progress)
-            staged["feedback"] = labelled
-            if text_stats.get("classified"):
-                release_memory()
-        else:
-            staged["feedback"] = _empty_feedback_folder(work / "empty_feedback")
-        timer.lap("classify_text")
+    def label_feedback(self, labeller: FeedbackLabeller) -> None:
+        """Label the staged feedback batch by batch into ``labelled/feedback``. Without a configured
+        cache, one local to the run: a text repeated in later batches is classified once."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-        # 3. features, split into chunks
-        features_dir = work / "features"
-        n_customers, n_chunks, _ = build_chunked_features(staged, as_of, config, features_dir, chunk_size=chunk_size)
-        if not n_customers:
-            raise ScoringInputError(f"no customers are known at as_of={as_of} (all signed up later?)")
-        timer.lap("features")
-        eng = _connect()
-        try:
-            chunks = split_by_chunk(eng, {t: p for t, p in staged.items() if t != "customers"}, features_dir, work / "chunks")
-        finally:
-            eng.close()
-        timer.lap("split_by_chunk")
+        if "feedback" not in self.staged:
+            return
+        if labeller.cache_path is None:
+            labeller.cache_path = self.work / "run_text_cache.parquet"
+        out = self.work / "labelled" / "feedback"
+        out.mkdir(parents=True)
+        for part in staged_parts(self.staged["feedback"]):
+            frame = labeller.label(pq.read_table(part).to_pandas())
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out / part.name)
+        self.staged["feedback"] = out
 
-        # 4. score chunk by chunk
-        model_versions = {**text_versions, "churn_model_version": churn.version, "clv_model_version": clv.version}
-        run_id = scoring_run_id(fingerprints, model_versions, as_of, policy_fingerprint(policy))
-        parts = work / "scored"
-        parts.mkdir()
-        job = ChunkJob(
-            features_dir=features_dir, chunks=chunks, templates={t: staged[t] for t in chunks}, parts=parts,
-            as_of=as_of, policy=policy, config=config, chunk_size=chunk_size,
-            churn_params=churn_reason_params(all_reasons, churn_params), language=language,
-            model_versions=model_versions, run_id=run_id, drift_reference=drift_mod.find_reference(churn.model),
-        )
-        bar, advance = _progress_bar(progress, n_customers, "scoring customers")
+    def build_features(self, as_of: pd.Timestamp, config: Any) -> int:
+        self.n_customers, self.n_chunks, _ = build_chunked_features(self.staged, as_of, config, self.work / "features",
+                                                               chunk_size=self.chunk_size)
+        if self.n_customers:
+            eng = _connect()
+            try:
+                split_by_chunk(eng, {t: p for t, p in self.staged.items() if t != "customers"},
+                               self.work / "features", self.work / "chunks")
+            finally:
+                eng.close()
+        return self.n_customers
+
+    def score(self, job: CustomerScoring, models: ScoringModels, progress: bool) -> drift_mod.DriftCounter | None:
+        """Score every chunk (in the pool's workers when there are several); sum the drift bin counts."""
+        (self.work / "scored").mkdir()
+        drift = drift_mod.DriftCounter(job.drift_reference) if job.drift_reference else None
+        keys = [(models.churn.name, models.churn.version), (models.clv.name, models.clv.version)]
+        _loaded.update(zip(keys, (models.churn, models.clv), strict=True))  # chunks scored here use these
+        bar, advance = progress_bar(progress, self.n_customers, "scoring customers")
         if bar is not None:
             bar.start()
         try:
-            drift_counter = score_chunks(job, n_chunks, churn, clv, pool=pool, advance=advance)
+            tasks = ((self.work, job, i, *keys) for i in range(self.n_chunks))
+            for n_rows, counter in self.pool.map(_score_chunk_in_worker, tasks):
+                if drift is not None and counter is not None:
+                    drift.merge(counter)
+                if advance:
+                    advance(n_rows)
         finally:
             if bar is not None:
                 bar.stop()
-        pool.close()  # the workers' memory is not needed for the outputs
-        timer.lap("score_chunks")
+            for key in keys:
+                _loaded.pop(key, None)
+        self.pool.close()  # the workers' memory is not needed for the outputs
+        return drift
 
-        # 5. sorted outputs, report, MLflow
-        drift_table = drift_counter.table() if drift_counter is not None else None
-        eng = _connect()
-        try:
-            write_sorted(eng, parts, out, fmt=fmt, csv_bom=csv_bom, batch_rows=min(chunk_size, 100_000))
-            feedback, examples = report_feedback(eng, staged.get("feedback"), as_of) if report is not None else (None, None)
-        finally:
-            eng.close()
-        summary = summary_frame(parts)
-        metadata = run_metadata(
-            run_id=run_id, as_of=as_of, engine="duckdb", model_versions=model_versions, churn=churn, clv=clv,
-            input_fingerprints=fingerprints, policy=policy, row_counts=row_counts, customers_scored=len(summary),
-            text_stats=text_stats, drift_table=drift_table,
-        )
-        metadata.update({"streamed": True, "chunk_size": int(chunk_size), "chunks": int(n_chunks),
-                         "workers": pool.workers if pool.started else 1})
-        if report is not None:
-            write_report(report, summary, feedback=feedback, drift=drift_table, metadata=metadata, examples=examples)
-        timer.lap("write_outputs")
-    metadata["stage_seconds"] = timer.laps
-    metadata["stage_peak_rss_mib"] = timer.peaks
-    if pool.peaks:
-        metadata["worker_peak_rss_mib"] = {str(pid): peak for pid, peak in sorted(pool.peaks.items())}
-    result = ScoringResult(scored=summary, feedback=feedback, drift=drift_table, metadata=metadata)
-    if log_run:
-        result.mlflow_run_id = log_scoring_run(result)
-    return result
+    def write_outputs(self, request: ScoringRequest, metadata: dict[str, Any], drift: pd.DataFrame | None,
+                      extras: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        from custsat.serving.report import write_scoring_report
 
+        parts = self.work / "scored"
+        with written_together(request.out, request.report) as (out, report):
+            eng = _connect()
+            try:
+                if out is not None:
+                    write_sorted(eng, parts, out, fmt=self.fmt, csv_bom=request.csv_bom,
+                                 batch_rows=min(self.chunk_size, 100_000))
+                feedback, examples = (report_feedback(eng, self.staged.get("feedback"), pd.Timestamp(metadata["as_of"]))
+                                      if report is not None else (None, None))
+            finally:
+                eng.close()
+            summary = summary_frame(parts)
+            if report is not None:
+                write_scoring_report(report, summary, feedback=feedback, drift=drift, metadata=metadata,
+                                     examples=examples, **extras)
+        return summary, feedback
 
-def _empty_feedback_folder(folder: Path) -> Path:
-    """A staged feedback table without rows (scoring without a feedback file)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    def validated_tables(self) -> dict[str, pd.DataFrame]:
+        raise ScoringInputError("evaluating a previous list (--previous-list) reads the new data whole: "
+                                "score without --stream, or run `custsat evaluate actions`")
 
-    folder.mkdir(parents=True)
-    schema = pa.schema([("feedback_id", pa.string()), ("customer_id", pa.string()), ("timestamp", pa.timestamp("ns")),
-                        ("channel", pa.string()), ("text", pa.string()), (ROW, pa.int64())])
-    pq.write_table(schema.empty_table(), folder / "part-00000.parquet")
-    return folder
+    def surveys(self) -> pd.DataFrame | None:
+        """The staged surveys (small: one row per answer), for the drivers of satisfaction."""
+        import pyarrow.parquet as pq
+
+        if "surveys" not in self.staged:
+            return None
+        return pq.read_table(self.staged["surveys"]).to_pandas().sort_values(ROW).drop(columns=[ROW])
+
+    def describe(self) -> dict[str, Any]:
+        return {"streamed": True, "chunk_size": int(self.chunk_size), "chunks": int(self.n_chunks),
+                "workers": self.pool.workers if self.pool.started else 1,
+                **({"worker_peak_rss_mib": {str(pid): peak for pid, peak in sorted(self.pool.peaks.items())}}
+                   if self.pool.peaks else {})}

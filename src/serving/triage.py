@@ -5,6 +5,7 @@ present, customers/transactions), labels texts that carry no labels yet (languag
 topics, urgency: the text cache is shared with scoring; per-topic sentiment), and writes one row
 per feedback item that is open at ``as_of`` or was resolved in the ``triage.lookback_days``
 before it. Alongside: follow-up analytics, trend alerts and emerging issues for the report.
+CSV and XLSX outputs are formula-safe through :func:`custsat.data.io.formula_safe`.
 
 Columns of the queue (in order; see ``docs/feedback-operations.md``):
 
@@ -31,8 +32,8 @@ Open items received more than ``triage.stale_after_days`` (180) days before ``as
 out of the queue and counted in the metadata and the report as a stale backlog.
 
 Point in time: only feedback received before ``as_of`` counts, and responses or resolutions at
-or after ``as_of`` have not happened yet. Outputs are written atomically; text cells that a
-spreadsheet would run as formulas are neutralised; equal inputs give byte-identical CSV/Parquet.
+or after ``as_of`` have not happened yet. Outputs are written atomically; equal inputs give
+byte-identical CSV/Parquet.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custsat.data.io import atomic_write_path, write_table
+from custsat.data.io import atomic_write_path, formula_safe, write_table, xlsx_cell
 from custsat.features.sla import (
     OPEN_STATUSES,
     BusinessHours,
@@ -74,7 +75,6 @@ QUEUE_COLUMNS = (
 )
 VALUE_SCORE = {"high": 1.0, "medium": 0.5, "low": 0.0}
 FORMATS = ("csv", "parquet", "xlsx")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class TriageInputError(ValueError):
@@ -331,20 +331,6 @@ def build_queue(items: pd.DataFrame, as_of: pd.Timestamp, policy: Policy, *, sco
 
 
 # --------------------------------------------------------------------------- writing
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells starting with ``= + - @`` (or tab/CR) prefixed with ``'`` (OWASP CSV injection);
-    numbers are left alone."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            values = out[col]
-            is_str = values.map(lambda v: isinstance(v, str))
-            risky = is_str & values.where(is_str, "").astype(str).str.startswith(_FORMULA_START)
-            if risky.any():
-                out[col] = values.where(~risky, "'" + values.where(risky, "").astype(str))
-    return out
-
-
 def _xlsx_sheet(wb, title: str, frame: pd.DataFrame) -> None:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font, PatternFill
@@ -366,34 +352,24 @@ def _xlsx_sheet(wb, title: str, frame: pd.DataFrame) -> None:
         header.append(cell)
     ws.append(header)
     for row in frame.itertuples(index=False, name=None):
-        cells = []
-        for v in row:
-            if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
-                cells.append(None)
-            elif isinstance(v, pd.Timestamp):
-                cells.append(v.to_pydatetime())
-            elif isinstance(v, np.generic):
-                cells.append(v.item())
-            elif isinstance(v, str):
-                cell = WriteOnlyCell(ws, value=v)
-                cell.data_type = "s"  # always a string, never a formula
-                cells.append(cell)
-            else:
-                cells.append(v)
-        ws.append(cells)
+        ws.append([xlsx_cell(ws, v) for v in row])  # text stays text, never a formula
     if len(frame.columns):
         ws.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
 
 
 def write_queue(result: TriageResult, path: str | Path, *, csv_bom: bool = False) -> Path:
-    """Write the queue atomically as CSV, Parquet or XLSX (sheets: queue, follow_up, alerts, emerging)."""
+    """Write the queue atomically as CSV, Parquet or XLSX (sheets: queue, follow_up, alerts, emerging).
+
+    CSV and XLSX text is formula-safe (:func:`custsat.data.io.formula_safe`); Parquet keeps values exact.
+    """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".").replace("pq", "parquet")
     if fmt not in FORMATS:
         raise TriageInputError(f"cannot tell the queue format of {path}; use .csv, .parquet or .xlsx")
-    queue = neutralise_formulas(result.queue)
+    queue = result.queue
     if fmt in ("csv", "parquet"):
         return write_table(queue, path, csv_bom=csv_bom)
+    queue = formula_safe(queue)
     from openpyxl import Workbook
 
     from custsat.models.text.emerging import clusters_frame
@@ -402,9 +378,9 @@ def write_queue(result: TriageResult, path: str | Path, *, csv_bom: bool = False
         raise TriageInputError(f"{len(queue):,} queue rows do not fit in one Excel sheet; write .csv or .parquet")
     wb = Workbook(write_only=True)
     _xlsx_sheet(wb, "queue", queue)
-    _xlsx_sheet(wb, "follow_up", neutralise_formulas(result.analytics))
-    _xlsx_sheet(wb, "alerts", neutralise_formulas(result.alerts))
-    _xlsx_sheet(wb, "emerging", neutralise_formulas(clusters_frame(result.emerging)))
+    _xlsx_sheet(wb, "follow_up", formula_safe(result.analytics))
+    _xlsx_sheet(wb, "alerts", formula_safe(result.alerts))
+    _xlsx_sheet(wb, "emerging", formula_safe(clusters_frame(result.emerging)))
     with atomic_write_path(path) as tmp:
         wb.save(tmp)
     return path

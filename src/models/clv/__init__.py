@@ -1,18 +1,36 @@
-"""Survival-based customer lifetime value (lifelines lifetime × shrunk rate × Gamma-Gamma spend)."""
+"""Customer lifetime value: lifetime (survival) × purchases × spend, with analytic intervals.
 
-from .estimator import OUTPUT_COLUMNS, SurvivalCLV, build_scoring_frame, clv_from_survival
-from .spend import GammaGammaModel, PurchaseRateModel
-from .survival import MODELS, churn_labels, inactivity_threshold, make_lifetime_model
+The champion, :class:`SurvivalCLV`, combines a purchase model whose activity lifetime is an
+AFT survival law (:class:`SurvivalNBD`; Pareto/NBD with the Lomax law), Gamma-Gamma spend per
+purchase and a LightGBM correction of who buys, learned on a time-shifted window. The same
+estimator with :class:`BGNBD` and no correction is the BG/NBD + Gamma-Gamma baseline.
+"""
+
+from .bgnbd import BGNBD
+from .distribution import HurdleLogNormal
+from .estimator import OUTPUT_COLUMNS, SurvivalCLV, build_scoring_frame, discount_factors
+from .lifetime import LIFETIME_FAMILIES, lifetime_family
+from .purchase_history import SUMMARY_COLUMNS, customer_summary, holdout_actuals
+from .reranker import PurchaseReranker
+from .spend import GammaGammaModel
+from .survival import churn_labels, inactivity_threshold
+from .survival_nbd import SurvivalNBD
 
 __all__ = [
-    "MODELS",
+    "BGNBD",
+    "LIFETIME_FAMILIES",
     "OUTPUT_COLUMNS",
+    "SUMMARY_COLUMNS",
     "GammaGammaModel",
-    "PurchaseRateModel",
+    "HurdleLogNormal",
+    "PurchaseReranker",
     "SurvivalCLV",
+    "SurvivalNBD",
     "build_scoring_frame",
     "churn_labels",
-    "clv_from_survival",
+    "customer_summary",
+    "discount_factors",
+    "holdout_actuals",
     "inactivity_threshold",
-    "make_lifetime_model",
+    "lifetime_family",
 ]

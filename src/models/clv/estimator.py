@@ -1,67 +1,46 @@
-"""``SurvivalCLV``: survival-based customer lifetime value with prediction intervals.
+"""``SurvivalCLV``: customer lifetime value = lifetime × purchases × spend, with analytic intervals.
 
-Per customer, at ``as_of`` (day, inclusive):
+Per customer, as of the scoring day (inclusive), over a horizon of H days (``horizon_months``
+months of 30.4375 days unless ``horizon_days`` is given):
 
-* S(t) — probability of still being an active customer t days after ``as_of``:
-  S(t) = P(alive at as_of) · S_act(T + t | x) / S_act(T | x), with S_act the activity-lifetime
-  survival from a lifelines regression (see :mod:`.survival`) and P(alive) the posterior that
-  combines it with the customer's purchases and silence since the last one, λ integrated out
-  (Pareto/NBD form): P(alive) = S(T)(α+T)^{−(r+x)} / (S(T)(α+T)^{−(r+x)} + ∫_r^T f(u)(α+u)^{−(r+x)} du).
-* rate λ — repeat purchases per day while active: Gamma(r, α) prior (NBD, :mod:`.spend`), posterior
-  Gamma(r + x, α + T) given alive at ``as_of`` (shrinks few-purchase customers to r/α).
-* spend per purchase — Gamma-Gamma posterior mean (shrunk, :mod:`.spend`).
+1. **Lifetime and purchases** — a purchase model (:class:`.SurvivalNBD` by default: NBD
+   purchases while active × a Lomax AFT activity lifetime; or :class:`.BGNBD`) gives P(alive),
+   the survival curve, the expected remaining lifetime within the horizon, and the first two
+   moments and the zero probability of the purchase count over the horizon.
+2. **Spend per purchase** — Gamma-Gamma (:class:`.GammaGammaModel`).
+3. **Who buys** (``rerank=True``) — a LightGBM correction of P(buy) learned on a
+   time-shifted window (:mod:`.reranker`); it moves expected spend between customers, the
+   purchase and spend models keep the total.
+4. **Distribution** — spend over the horizon is zero or log-normal with the moments of 1–3
+   (:mod:`.distribution`); intervals and quantiles are closed-form.
 
-Outputs (per customer): ``expected_remaining_lifetime_days`` = ∫_0^H S(t) dt (restricted mean
-over the spend horizon H days), ``survival_at_horizon`` = S(H), ``expected_purchases_horizon``
-= λ ∫_0^H S(t) dt, ``expected_spend_horizon`` = that × E[spend per purchase] (undiscounted,
-before margin), ``clv`` = Σ_{t=1..M} S(t months) · E[spend per month] · margin / (1+d)^t for
-M = ``horizon_months`` (months of 30.4375 days), 80% (``interval``) prediction intervals for the
-realised spend over H (``spend_low``/``spend_high``) and for the realised discounted margin over
-M months (``clv_low``/``clv_high``), and ``clv_tier`` (high/medium/low).
-
-Intervals are by simulation: Gamma-Gamma parameters drawn from their observed-information
-normal, then the purchase process itself (alive state, remaining lifetime from the fitted
-survival curve, individual λ from its posterior, Poisson count, Gamma spends). Survival-parameter
-uncertainty (lifelines' ``variance_matrix_``) is only propagated with
-``lifetime_uncertainty=True``: it costs one survival evaluation of every customer per parameter
-draw (scoring 20× slower) and, with thousands of training customers, is small next to the
-per-customer process noise. Spend has an atom at zero, so a central interval over-covers; with
-``calibrate_intervals=True`` the tail probability is chosen so that the *model-implied* coverage
-(estimated on an independent half of the simulations) equals ``interval``. The tails are fixed
-at fit time on up to 5,000 training customers (``interval_tails_``), so a customer's interval
-does not depend on which other customers are scored in the same chunk. Prediction runs in blocks
-of 10,000 customers, each with its own seeded stream (so the output does not depend on thread
-scheduling), on up to four threads. The defaults (10 × 10 = 100 draws per customer, a 400-cell
-survival grid) were chosen for speed at a million customers; on CDNOW they give the same interval
-coverage as 400 draws on a 1,500-cell grid (see the README). No observed outcome is used for any
-of this.
+Outputs: ``expected_spend_horizon`` (undiscounted spend over H), ``spend_low``/``spend_high``
+(its central ``interval`` prediction interval), ``clv`` = margin × Σ_m expected spend in month
+m / (1 + d)^m over ``horizon_months`` (the spend spread over the months as the customer's
+survival curve says), ``clv_low``/``clv_high`` (the same discounting applied to the interval
+bounds of the CLV horizon's spend), ``clv_tier`` (high/medium/low by the training CLV's
+``tier_quantiles``), ``expected_remaining_lifetime_days`` (∫₀ᴴ P(active at u) du, days),
+``survival_at_horizon`` (P(active at H)), ``p_alive``, ``p_buy_horizon`` and
+``expected_purchases_horizon``. Point predictions are deterministic: no step samples
+customers or draws random numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, clone
 
-from custsat.config import cpu_threads, get_settings
+from .distribution import HurdleLogNormal
+from .purchase_history import SUMMARY_COLUMNS, customer_summary, holdout_actuals
+from .reranker import PurchaseReranker, reranker_features
+from .spend import GammaGammaModel
+from .survival import DURATION, EVENT, contract_labels
+from .survival_nbd import DAYS_PER_MONTH, SurvivalNBD
 
-from .spend import GammaGammaModel, PurchaseRateModel
-from .summary import SUMMARY_COLUMNS, customer_summary, interpurchase_gaps
-from .survival import (
-    DURATION,
-    EVENT,
-    MODELS,
-    WEIGHT,
-    churn_labels,
-    contract_labels,
-    inactivity_threshold,
-    make_lifetime_model,
-)
-
-DAYS_PER_MONTH = 30.4375
 OUTPUT_COLUMNS = [
     "expected_remaining_lifetime_days",
     "survival_at_horizon",
@@ -72,12 +51,9 @@ OUTPUT_COLUMNS = [
     "clv_tier",
 ]
 CONTRACT_COLUMNS = ["contract_age_days", "contract_open"]
-# Extra feature columns that restate recency (the churn label itself) or carry truth are dropped.
-_LEAKY_PATTERNS = (
-    "recency", "days_since_last", "last_purchase", "churn", "cancel", "tenure_end", "r_score",
-    "frequency", "n_purchases", "last_window", "lifecycle",
-)
-_ID_COLUMNS = {"customer_id", "as_of"}
+FeatureSource = pd.DataFrame | Callable[[pd.Timestamp], pd.DataFrame | None] | None
+_MIN_TRAINING_WINDOW_DAYS = 28
+_BLOCK_ROWS = 50_000  # customers per prediction block (bounds the n × nodes matrices)
 
 
 def build_scoring_frame(
@@ -86,16 +62,18 @@ def build_scoring_frame(
     features: pd.DataFrame | None = None,
     contracts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per customer (index ``customer_id``): purchase summary, contract state, features.
+    """One row per customer with a purchase on/before ``as_of`` (index ``customer_id``).
 
-    This frame is also the input of the MLflow pyfunc model.
+    Columns: the purchase summary (:data:`SUMMARY_COLUMNS`), the contract state
+    (``contract_age_days`` since the earliest contract start, ``contract_open`` 1/0; NaN without a
+    contract) and the numeric columns of ``features``. This frame is also the input of the
+    MLflow pyfunc model.
     """
     frame = customer_summary(transactions, as_of)
     frame["contract_age_days"] = np.nan
     frame["contract_open"] = np.nan
     if contracts is not None and len(contracts):
-        labels = contract_labels(contracts, as_of)
-        labels = labels.reindex(frame.index)
+        labels = contract_labels(contracts, as_of).reindex(frame.index)
         frame["contract_age_days"] = labels[DURATION]
         frame["contract_open"] = 1.0 - labels[EVENT]
     if features is not None:
@@ -104,132 +82,90 @@ def build_scoring_frame(
             feats = feats.set_index("customer_id")
         feats.index = feats.index.astype(str)
         feats = feats.drop(columns=[c for c in frame.columns if c in feats.columns])
-        numeric = feats.select_dtypes(include=["number", "bool"]).astype(float)
-        frame = frame.join(numeric, how="left")
+        frame = frame.join(feats.select_dtypes(include=["number", "bool"]).astype(float), how="left")
     return frame
 
 
-def _row_counter(survival: np.ndarray):
-    """For rows of a non-increasing survival matrix (n x J, values in [0, 1]), return a
-    function u -> per-row count of entries > u[i].
+def discount_factors(p_alive, monthly_survival: np.ndarray, discount_rate: float) -> np.ndarray:
+    """Σ_m w_m / (1 + d)^m: the present value of one unit of spend spread over months 1..M.
 
-    One sorted flat key array and a binary search per draw replace an n x J comparison per
-    draw, which dominated scoring time (the intervals draw hundreds of paths).
+    ``monthly_survival``: (n, M) P(active) at the end of each month; ``p_alive``: P(active) now.
+    Month m's share w_m of the horizon's spend is its expected active time (trapezoid of the
+    survival at the month's start and end) over the horizon's. Customers with no expected
+    activity get the factor of a flat profile.
     """
-    n, width = survival.shape
-    monotone = np.minimum.accumulate(survival, axis=1)
-    offsets = 3.0 * np.arange(n)  # rows live in disjoint key ranges [3i - 1, 3i]
-    keys = (offsets[:, None] - monotone).ravel()
-
-    def count(u: np.ndarray) -> np.ndarray:
-        # entries > u  <=>  -entry < -u: the insertion point (left) within the row
-        return np.searchsorted(keys, offsets - u, side="left") - np.arange(n) * width
-
-    return count
-
-
-def model_implied_tail(samples: np.ndarray, interval: float = 0.8) -> float:
-    """Tail probability whose central interval has *model-implied* coverage ``interval``.
-
-    ``samples``: (customers × draws) simulated outcomes. Quantiles come from the even draws and
-    coverage is measured on the odd draws (independent), so atoms (e.g. zero spend) that make a
-    central interval over-cover are accounted for. Uses no observed outcome.
-    """
-    nominal = (1 - interval) / 2
-    a, b = samples[:, ::2], samples[:, 1::2]
-    best, best_gap = nominal, np.inf
-    for tail in np.arange(nominal, 0.5, 0.01):
-        lo = np.quantile(a, tail, axis=1)
-        hi = np.quantile(a, 1 - tail, axis=1)
-        cover = float(((b >= lo[:, None]) & (b <= hi[:, None])).mean())
-        gap = abs(cover - interval)
-        if gap < best_gap - 1e-4:
-            best, best_gap = float(tail), gap
-        if cover < interval - 0.05:
-            break
-    return best
-
-
-def clv_from_survival(
-    survival_at_months: np.ndarray, spend_per_month: np.ndarray, margin: float, discount_rate: float
-) -> np.ndarray:
-    """CLV = Σ_{t=1..M} S(t) · spend_per_month · margin / (1 + d)^t.
-
-    ``survival_at_months``: (n, M) survival at the end of months 1..M; ``spend_per_month``: (n,).
-    """
-    surv = np.atleast_2d(np.asarray(survival_at_months, dtype=float))
-    months = np.arange(1, surv.shape[1] + 1)
+    surv = np.column_stack([np.asarray(p_alive, dtype=float), np.atleast_2d(monthly_survival)])
+    active = (surv[:, :-1] + surv[:, 1:]) / 2.0
+    months = np.arange(1, active.shape[1] + 1)
     discount = (1.0 + discount_rate) ** (-months)
-    return (surv * discount).sum(axis=1) * np.asarray(spend_per_month, dtype=float) * margin
+    total = active.sum(axis=1)
+    flat = discount.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (active * discount).sum(axis=1) / total, flat)
 
 
-class SurvivalCLV:
-    """Survival-based CLV estimator (lifelines lifetime × shrunk purchase rate × Gamma-Gamma spend).
+def training_window_days(horizon_days: float, history_days: float) -> int:
+    """Length W of the reranker's time-shifted window: the horizon, or half the history when
+    that is shorter (the features at c − W then summarise at least W days of purchases)."""
+    return int(min(round(horizon_days), history_days // 2))
+
+
+def _features_at(features: FeatureSource, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    return features(as_of) if callable(features) else features
+
+
+class SurvivalCLV(BaseEstimator):
+    """Lifetime × purchases × spend CLV with a learned purchase correction (see module doc).
 
     Parameters
     ----------
-    model: ``"pareto2_aft"`` (default), ``"weibull_aft"``, ``"loglogistic_aft"`` or ``"coxph"``.
-        The default is the Lomax (gamma-frailty exponential) AFT rather than the Weibull AFT:
-        in an in-calibration CDNOW backtest (calibration to 1997-05-31, validation to
-        1997-09-30, 2,357-customer sample) the Weibull fixed point had an increasing hazard and
-        under-forecast validation spend by 37% (Lomax: −6.5%, BG/NBD: −10.2%).
-    horizon_months: CLV horizon M in months of 30.4375 days (integer ≥ 1).
-    discount_rate: monthly discount rate d.
-    margin: gross margin m applied to spend.
-    threshold_days: inactivity gap τ (days) after which a customer is declared churned; ``None``
-        derives it as the ``threshold_quantile`` of observed inter-purchase gaps.
-    tier_quantiles: (low, high) quantiles of the training CLV that separate low/medium/high.
-    interval: nominal coverage of the prediction intervals.
+    purchase_model: an unfitted :class:`.SurvivalNBD` (default) or :class:`.BGNBD`.
+    spend_model: an unfitted :class:`.GammaGammaModel` (default).
+    rerank: learn the correction of P(buy) on a time-shifted window (:mod:`.reranker`).
+    reranker: an unfitted :class:`.PurchaseReranker` (default settings when None).
+    horizon_months: CLV horizon M in months of 30.4375 days (whole number ≥ 1).
+    horizon_days: forecast horizon of ``expected_spend_horizon`` and its interval; defaults to
+        the CLV horizon.
+    discount_rate: monthly discount rate d; margin: gross margin applied to spend.
+    interval: level of the central prediction intervals.
+    tier_quantiles: (low, high) quantiles of the training CLV separating low/medium/high.
+    seed, n_threads: passed to the reranker (its fit does not depend on the seed).
     """
 
     def __init__(
         self,
-        model: str = "pareto2_aft",
+        purchase_model: Any = None,
+        spend_model: Any = None,
+        rerank: bool = True,
+        reranker: PurchaseReranker | None = None,
         horizon_months: int = 12,
+        horizon_days: float | None = None,
         discount_rate: float = 0.01,
         margin: float = 1.0,
-        threshold_days: float | None = None,
-        threshold_quantile: float = 0.9,
-        penalizer: float = 0.01,
-        covariates: Sequence[str] | None = None,
-        tier_quantiles: tuple[float, float] = (0.5, 0.8),
         interval: float = 0.8,
-        calibrate_intervals: bool = True,
-        em_iterations: int = 100,
-        em_bins: int = 4,
-        em_tol: float = 5e-4,
-        em_max_customers: int | None = 4000,
-        n_param_draws: int = 10,
-        n_process_draws: int = 10,
-        lifetime_uncertainty: bool = False,
-        seed: int | None = None,
+        tier_quantiles: tuple[float, float] = (0.5, 0.8),
+        seed: int = 0,
+        n_threads: int = 1,
     ):
-        self.model = model
+        self.purchase_model = purchase_model
+        self.spend_model = spend_model
+        self.rerank = rerank
+        self.reranker = reranker
         self.horizon_months = horizon_months
+        self.horizon_days = horizon_days
         self.discount_rate = discount_rate
         self.margin = margin
-        self.threshold_days = threshold_days
-        self.threshold_quantile = threshold_quantile
-        self.penalizer = penalizer
-        self.covariates = covariates
-        self.tier_quantiles = tier_quantiles
         self.interval = interval
-        self.calibrate_intervals = calibrate_intervals
-        self.em_iterations = em_iterations
-        self.em_bins = em_bins
-        self.em_tol = em_tol
-        self.em_max_customers = em_max_customers
-        self.n_param_draws = n_param_draws
-        self.n_process_draws = n_process_draws
-        self.lifetime_uncertainty = lifetime_uncertainty
+        self.tier_quantiles = tier_quantiles
         self.seed = seed
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ checks
     def _validate_params(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"unknown survival model {self.model!r}; choose one of {sorted(MODELS)}")
         if int(self.horizon_months) != self.horizon_months or self.horizon_months < 1:
             raise ValueError(f"horizon_months must be a whole number ≥ 1; got {self.horizon_months}")
+        if self.horizon_days is not None and self.horizon_days <= 0:
+            raise ValueError(f"horizon_days must be positive; got {self.horizon_days}")
         if not 0 <= self.discount_rate < 1:
             raise ValueError(f"discount_rate is monthly and must be in [0, 1); got {self.discount_rate}")
         if self.margin <= 0:
@@ -240,529 +176,184 @@ class SurvivalCLV:
         if not 0.5 <= self.interval < 1:
             raise ValueError(f"interval must be in [0.5, 1); got {self.interval}")
 
-    # ------------------------------------------------------------- covariates
-    def _base_covariates(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Spend-side covariates of the lifetime model (log of the first, mean, basket size).
+    @property
+    def clv_horizon_days_(self) -> float:
+        return self.horizon_months * DAYS_PER_MONTH
 
-        Purchase counts/rates and recency are deliberately *not* covariates: the churn label
-        and the P(alive) posterior are built from them, and a rate covariate lets the lifetime
-        model separate one-time buyers almost perfectly (in-calibration backtest on CDNOW:
-        concordance 0.96, EM degenerates, +17% total error). They enter through the purchase
-        process instead.
-        """
-        return pd.DataFrame(
-            {
-                "log_mean_amount": np.log1p(frame["mean_amount"].clip(lower=0)),
-                "log_first_amount": np.log1p(frame["first_amount"].clip(lower=0)),
-                "log_mean_quantity": np.log1p(frame["mean_quantity"].clip(lower=0)),
-                "has_contract": frame["contract_age_days"].notna().astype(float)
-                if "contract_age_days" in frame
-                else 0.0,
-            },
-            index=frame.index,
-        )
-
-    def _extra_columns(self, frame: pd.DataFrame) -> list[str]:
-        known = set(SUMMARY_COLUMNS) | set(CONTRACT_COLUMNS) | _ID_COLUMNS
-        cols = [c for c in frame.columns if c not in known]
-        return [c for c in cols if not any(p in c.lower() for p in _LEAKY_PATTERNS)]
-
-    def _covariate_matrix(self, frame: pd.DataFrame, *, fitting: bool) -> pd.DataFrame:
-        base = self._base_covariates(frame)
-        extra = frame[self.extra_covariates_] if not fitting else frame[self._extra_columns(frame)]
-        X = pd.concat([base, extra.astype(float)], axis=1)
-        if fitting:
-            self.fill_values_ = X.median().fillna(0.0)
-            X = X.fillna(self.fill_values_)
-            std = X.std(ddof=0)
-            keep = std[std > 1e-9].index.tolist()
-            if self.covariates is not None:
-                unknown = set(self.covariates) - set(X.columns)
-                if unknown:
-                    raise ValueError(f"covariates {sorted(unknown)} not in the scoring frame; have {list(X.columns)}")
-                keep = [c for c in self.covariates if c in keep]
-            self.covariate_names_ = keep
-            self.extra_covariates_ = [c for c in keep if c not in base.columns]
-            self.covariate_means_ = X[keep].mean()
-            self.covariate_stds_ = std[keep]
-        missing = [c for c in self.covariate_names_ if c not in X.columns]
-        if missing:
-            raise ValueError(f"scoring frame lacks covariate column(s) {missing}")
-        X = X[self.covariate_names_].fillna(self.fill_values_[self.covariate_names_])
-        return (X - self.covariate_means_) / self.covariate_stds_
-
-    # --------------------------------------------------------------- states
-    def _states(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Per-customer ages (days) on the lifetime axis and known alive state.
-
-        Non-contract customers: age from the first purchase day, known alive at ``age_r`` (the
-        last purchase). Contract customers: age from the contract start, state known.
-        """
-        contract = frame["contract_age_days"].notna() if "contract_age_days" in frame else pd.Series(False, index=frame.index)
-        state = pd.DataFrame(index=frame.index)
-        age_T = np.where(contract, frame.get("contract_age_days", np.nan), frame["T_days"])
-        state["age_T"] = np.maximum(age_T, 1.0)
-        age_r = np.where(contract, state["age_T"], frame["recency_days"])
-        state["age_r"] = np.minimum(age_r, state["age_T"])
-        state["known_alive"] = np.where(contract, frame.get("contract_open", np.nan), np.nan)
-        return state
+    @property
+    def forecast_horizon_days_(self) -> float:
+        return float(self.horizon_days) if self.horizon_days else self.clv_horizon_days_
 
     # ------------------------------------------------------------------ fit
-    def fit(
-        self,
-        transactions: pd.DataFrame,
-        as_of,
-        features: pd.DataFrame | None = None,
-        contracts: pd.DataFrame | None = None,
-    ) -> SurvivalCLV:
-        """Fit on everything known at ``as_of`` (transactions on/before it; contracts started by it)."""
-        frame = build_scoring_frame(transactions, as_of, features, contracts)
-        gaps = interpurchase_gaps(transactions, as_of)
-        return self.fit_frame(frame, gaps=gaps)
+    def fit(self, transactions: pd.DataFrame, as_of, features: FeatureSource = None,
+            contracts: pd.DataFrame | None = None) -> SurvivalCLV:
+        """Fit on everything known at ``as_of`` (transactions on/before it, contracts started by it).
 
-    def _hard_labels(self, frame: pd.DataFrame, state: pd.DataFrame) -> pd.DataFrame:
-        labels = churn_labels(frame, self.threshold_days_)
-        contract = state["known_alive"].notna()
-        labels.loc[contract, DURATION] = state.loc[contract, "age_T"]
-        labels.loc[contract, EVENT] = (1.0 - state.loc[contract, "known_alive"]).astype(int)
-        return labels
-
-    def _initial_posterior(self, state: pd.DataFrame, labels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Hard inactivity rule as the starting point: P(alive) ∈ {0, 1}, death uniform in (r, r+τ]."""
-        p_alive = 1.0 - labels[EVENT].to_numpy(dtype=float)
-        known = state["known_alive"].to_numpy()
-        p_alive = np.where(np.isnan(known), p_alive, known)
-        end = np.minimum(state["age_r"].to_numpy() + self.threshold_days_, state["age_T"].to_numpy())
-        return p_alive, end
-
-    def _em_rows(self, X, state, p_alive, dead_w, dead_t) -> pd.DataFrame:
-        """Weighted lifelines rows: censored at T with weight P(alive), deaths at bin times."""
-        n, k = dead_w.shape
-        alive = X.copy()
-        alive[DURATION] = state["age_T"].to_numpy()
-        alive[EVENT] = 0
-        alive[WEIGHT] = p_alive
-        parts = [alive]
-        for j in range(k):
-            part = X.copy()
-            part[DURATION] = np.maximum(dead_t[:, j], 0.5)
-            part[EVENT] = 1
-            part[WEIGHT] = dead_w[:, j]
-            parts.append(part)
-        rows = pd.concat(parts, ignore_index=True)
-        return rows[rows[WEIGHT] > 1e-4]
-
-    def fit_frame(self, frame: pd.DataFrame, gaps: np.ndarray | None = None) -> SurvivalCLV:
-        """Fit on a scoring frame (see :func:`build_scoring_frame`).
-
-        1. Declared churn by the inactivity rule (τ) gives the starting labels; the lifetime
-           model is fitted on them (``em_iterations=0`` stops here).
-        2. EM: P(alive at as_of) and the posterior of the death time in (r, T] are recomputed
-           from the fitted lifetime distribution and each customer's purchase rate; the lifetime
-           model is refitted on rows weighted by them, and the NBD prior (r, α) on the
-           correspondingly weighted exposures (T if alive, the death time if not). SQUAREM
-           extrapolation; stops when no P(alive) changes by more than ``em_tol`` in one step.
-           The EM maximises the Pareto/NBD-form marginal likelihood with a lifelines lifetime.
+        ``features``: extra numeric customer columns, either one frame (used as is at every
+        cut-off) or a function ``as_of -> frame`` computing them as known on a given day, which
+        the time-shifted window of the reranker needs to stay free of later information.
         """
         self._validate_params()
-        self.grid_step_ = None  # EM grids follow the training data; fixed below for prediction
-        self.seed_ = get_settings().seed if self.seed is None else int(self.seed)
-        if self.threshold_days is not None:
-            if self.threshold_days <= 0:
-                raise ValueError(f"threshold_days must be positive; got {self.threshold_days}")
-            self.threshold_days_ = float(round(self.threshold_days))
-        else:
-            if gaps is None:
-                raise ValueError("threshold_days=None needs the inter-purchase gaps (use fit(transactions, as_of))")
-            self.threshold_days_ = float(round(inactivity_threshold(gaps, self.threshold_quantile)))
-        X = self._covariate_matrix(frame, fitting=True)
-        state = self._states(frame)
-        labels = self._hard_labels(frame, state)
-        x = frame["frequency"].to_numpy(dtype=float)
-        age_r = state["age_r"].to_numpy()
-        age_T = state["age_T"].to_numpy()
-        p_alive, end = self._initial_posterior(state, labels)
-        k = self.em_bins
-        frac = (np.arange(k) + 0.5) / k
-        dead_t = age_r[:, None] + (end - age_r)[:, None] * frac[None, :]
-        share = np.full((len(x), k), 1.0 / k)
-        known = ~np.isnan(state["known_alive"].to_numpy())
-        self.em_trace_ = []
-        self.lifetime_model_ = None
-
-        # M-steps during EM may use a fixed random subset of customers (speed); the final
-        # lifetime fit below always uses everyone.
-        rng = np.random.default_rng(self.seed_)
-        subset = np.arange(len(x))
-        if self.em_max_customers and len(x) > self.em_max_customers:
-            subset = np.sort(rng.choice(len(x), self.em_max_customers, replace=False))
-
-        def em_map(p, share, dead_t, rows_of=subset):
-            """One EM step: M-step on the posterior (p, share, dead_t), then the E-step."""
-            dead_w = (1 - p)[:, None] * share
-            exposure = np.maximum(p * age_T + (dead_w * dead_t).sum(axis=1), 1.0)
-            # expected complete-data likelihood of the NBD prior: exposure T when alive, the
-            # death time when dead (weighted), not the plug-in mean exposure
-            rate_model = PurchaseRateModel().fit(
-                np.repeat(x, k + 1),
-                np.column_stack([age_T, np.maximum(dead_t, 0.5)]).ravel(),
-                np.column_stack([p, dead_w]).ravel(),
-            )
-            rows = self._em_rows(
-                X.iloc[rows_of], state.iloc[rows_of], p[rows_of], dead_w[rows_of], dead_t[rows_of]
-            )
-            warm = (
-                self.lifetime_model_.params_.to_numpy()
-                if self.lifetime_model_ is not None and self.model != "coxph"
-                else None
-            )
-            self.lifetime_model_ = make_lifetime_model(self.model, self.penalizer).fit(rows, initial_point=warm)
-            self.rate_model_ = rate_model
-            if self.em_iterations == 0:
-                return p, share, dead_t, exposure
-            grid, S = self._survival_grid(self.lifetime_model_, X, state, 0.0)
-            new_p, new_w, new_t = self._alive_posterior(
-                S, grid, state, rate_model.r_ + x, rate_model.alpha_, bins=k
-            )
-            tot = new_w.sum(axis=1, keepdims=True)
-            new_share = np.where(tot > 0, new_w / np.where(tot > 0, tot, 1.0), 1.0 / k)
-            change = float(np.max(np.abs(new_p - p)))
-            self.em_trace_.append({"step": len(self.em_trace_) + 1, "max_change_p_alive": change, "mean_p_alive": float(new_p.mean())})
-            return new_p, new_share, new_t, exposure
-
-        # EM accelerated with SQUAREM (Varadhan & Roland 2008) on the P(alive) vector.
-        maps = 0
-        while True:
-            p1, s1, t1, exposure = em_map(p_alive, share, dead_t)
-            maps += 1
-            if self.em_iterations == 0 or np.max(np.abs(p1 - p_alive)) < self.em_tol or maps >= self.em_iterations:
-                p_alive, share, dead_t = p1, s1, t1
-                break
-            p2, s2, t2, exposure = em_map(p1, s1, t1)
-            maps += 1
-            r, v = p1 - p_alive, p2 - 2 * p1 + p_alive
-            nv = float(np.sqrt(v @ v))
-            step = min(-float(np.sqrt(r @ r)) / nv, -1.0) if nv > 0 else -1.0
-            extrapolated = np.clip(p_alive - 2 * step * r + step * step * v, 0.0, 1.0)
-            p_alive = np.where(known, p2, extrapolated)
-            share, dead_t = s2, t2
-        self.em_converged_ = bool(self.em_trace_ and self.em_trace_[-1]["max_change_p_alive"] < self.em_tol)
-        if len(subset) < len(x):  # final M-step on all customers
-            dead_w = (1 - p_alive)[:, None] * share
-            exposure = np.maximum(p_alive * age_T + (dead_w * dead_t).sum(axis=1), 1.0)
-            rows = self._em_rows(X, state, p_alive, dead_w, dead_t)
-            warm = self.lifetime_model_.params_.to_numpy() if self.model != "coxph" else None
-            self.lifetime_model_ = make_lifetime_model(self.model, self.penalizer).fit(rows, initial_point=warm)
-        self.exposure_ = pd.Series(exposure, index=frame.index)
-        hard = pd.concat([X, labels], axis=1)
-        self.diagnostics_ = self.lifetime_model_.diagnostics(hard)
-        self.diagnostics_["threshold_days"] = self.threshold_days_
-        self.diagnostics_["hard_event_rate"] = float(labels[EVENT].mean())
-        self.diagnostics_["em_steps"] = len(self.em_trace_)
-        self.diagnostics_["em_converged"] = self.em_converged_
-        self.diagnostics_["mean_p_alive_train"] = float(p_alive.mean())
-        self.spend_model_ = GammaGammaModel().fit(frame["frequency"], frame["monetary_value"])
-        self.max_train_age_days_ = float(state["age_T"].max())
-        self.n_customers_ = len(frame)
-        horizon = self.horizon_months * DAYS_PER_MONTH
-        self.grid_step_ = self._grid_step(state, horizon)
-        point, paths = self._point(frame, X, state, horizon, return_paths=True)
+        as_of = pd.Timestamp(as_of).floor("D")
+        frame = build_scoring_frame(transactions, as_of, _features_at(features, as_of), contracts)
+        self.training_window_days_ = None
+        self.reranker_ = None
+        if self.rerank:
+            window = training_window_days(self.forecast_horizon_days_, float(frame["T_days"].max()))
+            if window >= _MIN_TRAINING_WINDOW_DAYS:
+                self._fit_reranker(transactions, as_of, window, features, contracts)
+        # no warm start from the earlier cut-off: a short history can put the purchase model at
+        # a degenerate optimum (Lomax shape → ∞) from which the full fit would not move away
+        self._fit_structure(frame)
+        self._fit_offsets(frame)
+        point = self.predict_frame(frame, tiers=False)
         lo, hi = self.tier_quantiles
-        self.tier_thresholds_ = (
-            float(np.quantile(point["clv"], lo)),
-            float(np.quantile(point["clv"], hi)),
-        )
-        self.interval_tails_ = self._fit_interval_tails(frame, X, state, paths, horizon)
+        self.tier_thresholds_ = (float(np.quantile(point["clv"], lo)), float(np.quantile(point["clv"], hi)))
+        self.n_customers_ = len(frame)
         return self
 
-    def _fit_interval_tails(self, frame, X, state, paths, horizon_days) -> tuple[float, float]:
-        """Tail probabilities of the intervals, fixed at fit time on (a sample of) the training
-        customers, so that a customer's interval does not depend on who else is scored with it."""
-        nominal = (1 - self.interval) / 2
-        if not self.calibrate_intervals:
-            return nominal, nominal
-        rng = np.random.default_rng(self.seed_ + 1)
-        rows = np.arange(len(frame))
-        if len(rows) > self._TAIL_SAMPLE:
-            rows = np.sort(rng.choice(len(rows), self._TAIL_SAMPLE, replace=False))
-        sub_paths = tuple(a[rows] if isinstance(a, np.ndarray) else a for a in paths)
-        spend_s, value_s = self._simulate(frame.iloc[rows], X.iloc[rows], state.iloc[rows], horizon_days, rng,
-                                          sub_paths)
-        return model_implied_tail(spend_s, self.interval), model_implied_tail(value_s, self.interval)
+    def _fit_structure(self, frame: pd.DataFrame) -> None:
+        self.purchase_model_ = clone(self.purchase_model if self.purchase_model is not None else SurvivalNBD())
+        self.purchase_model_.fit(frame)
+        self.spend_model_ = clone(self.spend_model if self.spend_model is not None else GammaGammaModel())
+        self.spend_model_.fit(frame["frequency"], frame["monetary_value"])
 
-    # ------------------------------------------------------------- core
-    def _rate_posterior(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Shape and rate of λ | alive at as_of: Gamma(r + x, α + T) (purchases per day)."""
-        x = frame["frequency"].to_numpy(dtype=float)
-        T = np.maximum(frame["T_days"].to_numpy(dtype=float), 0.0)
-        return self.rate_model_.r_ + x, self.rate_model_.alpha_ + T
+    def _fit_reranker(self, transactions, as_of, window: int, features, contracts) -> None:
+        """Purchase and spend models at as_of − W, reranker on who bought in (as_of − W, as_of]."""
+        start = as_of - pd.Timedelta(days=window)
+        past = transactions[transactions["timestamp"] < start + pd.Timedelta(days=1)]
+        try:
+            frame = build_scoring_frame(past, start, _features_at(features, start), contracts)
+        except ValueError:  # no purchase before the window
+            return
+        bought = holdout_actuals(transactions, start, as_of, frame.index)["purchases"].to_numpy() > 0
+        if frame.shape[0] < 50 or bought.all() or not bought.any():
+            return
+        self._fit_structure(frame)
+        structure = self._structure(frame, float(window), with_features=True)
+        self.reranker_ = clone(self.reranker if self.reranker is not None else PurchaseReranker())
+        self.reranker_.set_params(seed=self.seed, n_threads=self.n_threads)
+        self.reranker_.fit(structure["features"], bought, structure["p_buy"])
+        self.training_window_days_ = window
+        self.training_window_start_ = str(start.date())
 
-    @staticmethod
-    def _grid_step(state: pd.DataFrame, horizon_days: float) -> float:
-        span = float(state["age_T"].max() + horizon_days)
-        return float(max(1, int(np.ceil(span / SurvivalCLV._GRID_POINTS))))
+    def _fit_offsets(self, frame: pd.DataFrame) -> None:
+        """Re-centre the reranker at the forecast and CLV horizons on the training customers."""
+        self.level_shifts_ = {}
+        if getattr(self, "reranker_", None) is None or self.training_window_days_ is None:
+            return
+        for horizon in {self.forecast_horizon_days_, self.clv_horizon_days_}:
+            structure = self._structure(frame, horizon)
+            correction = self.reranker_.correction(structure["features"])
+            spend_if_buying = structure["spend"] / structure["p_buy"]
+            self.level_shifts_[horizon] = PurchaseReranker.level_shift(structure["p_buy"], correction, spend_if_buying)
 
-    def _survival_grid(self, lifetime, X, state, horizon_days):
-        # the resolution is fixed at fit (grid_step_), so a customer's numbers do not depend on
-        # the oldest customer scored alongside; older pickles fall back to the per-call step
-        step = getattr(self, "grid_step_", None) or self._grid_step(state, horizon_days)
-        n_h = int(np.ceil(horizon_days / step))
-        n_g = int(np.ceil(state["age_T"].max() / step)) + n_h + 1
-        grid = np.arange(n_g + 1) * step
-        times = grid.copy()
-        times[0] = 1e-6
-        return grid, lifetime.survival(X, times)
+    # ------------------------------------------------------------------ prediction pieces
+    def _structure(self, frame: pd.DataFrame, horizon: float, months: int = 0, *,
+                   with_features: bool = False) -> dict[str, Any]:
+        """Purchase-model forecast and spend moments over ``horizon`` days (no reranking)."""
+        forecast = self.purchase_model_.forecast(frame, horizon, months=months)
+        x, m = frame["frequency"], frame["monetary_value"]
+        mean_z, second_z, cross_z = self.spend_model_.spend_moments(x, m)
+        purchases = forecast["expected_purchases"].to_numpy()
+        second_x = forecast["purchases_second_moment"].to_numpy()
+        p_buy = np.clip(1.0 - forecast["p_no_purchase"].to_numpy(), 1e-9, 1.0)
+        spend = purchases * mean_z
+        spend_sq = purchases * second_z + np.maximum(second_x - purchases, 0.0) * cross_z
+        out = {"forecast": forecast, "p_buy": p_buy, "spend": spend, "spend_sq": spend_sq, "spend_per_purchase": mean_z}
+        if with_features or getattr(self, "reranker_", None) is not None:
+            out["features"] = reranker_features(frame, forecast, horizon, mean_z)
+        return out
 
-    @staticmethod
-    def _alive_posterior(S, grid, state, shape, alpha0, bins: int = 0):
-        """P(alive at T | purchases) and the death-time posterior in bins, λ integrated out.
+    def _p_buy(self, structure: dict[str, Any], horizon: float) -> np.ndarray:
+        if getattr(self, "reranker_", None) is None:
+            return structure["p_buy"]
+        shift = self.level_shifts_.get(horizon)
+        if shift is None:
+            raise ValueError(f"the purchase correction was centred for horizons {sorted(self.level_shifts_)} days, "
+                             f"not {horizon}; refit with horizon_days={horizon}")
+        return PurchaseReranker.apply(structure["p_buy"], self.reranker_.correction(structure["features"]), shift)
 
-        With λ ~ Gamma(r, α) and x repeat purchases, the purchase likelihood of "alive until u"
-        is ∝ (α + u)^{−(r+x)}, so (Pareto/NBD form with a general lifetime distribution S):
-        P(alive) = S(T)(α+T)^{−(r+x)} / (S(T)(α+T)^{−(r+x)} + Σ_k [S(u_k) − S(u_{k+1})](α+ū_k)^{−(r+x)}),
-        the sum running over the grid cells in (r, T]. ``shape`` = r + x per customer.
-        """
-        step = grid[1] - grid[0]
-        age_T = state["age_T"].to_numpy()
-        age_r = state["age_r"].to_numpy()
-        iT = np.minimum(np.round(age_T / step).astype(int), len(grid) - 1)
-        ir = np.minimum(np.floor(age_r / step).astype(int), iT)
-        rows = np.arange(len(age_T))
-        S_T = S[rows, iT]
-        dS = np.clip(S[:, :-1] - S[:, 1:], 0.0, None)
-        k = np.arange(dS.shape[1])
-        mid = (k + 0.5) * step
-        mask = (k[None, :] >= ir[:, None]) & (k[None, :] < iT[:, None])
-        base = alpha0 + age_r
-        with np.errstate(over="ignore", under="ignore"):
-            ratio = (base[:, None] / (alpha0 + np.maximum(mid[None, :], age_r[:, None]))) ** shape[:, None]
-            dead = np.where(mask, dS * ratio, 0.0)
-            alive_term = S_T * (base / (alpha0 + age_T)) ** shape
-        died = dead.sum(axis=1)
-        total = alive_term + died
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p_alive = np.where(total > 0, alive_term / total, 0.0)
-        known = state["known_alive"].to_numpy()
-        p_alive = np.where(np.isnan(known), p_alive, known)
-        if not bins:
-            return p_alive, iT, S_T
-        # collapse the death-time posterior into `bins` equal-width bins of (r, T]
-        width = np.maximum(iT - ir, 1)
-        label = np.floor((k[None, :] - ir[:, None]) * bins / width[:, None]).astype(int)
-        label = np.where(mask, np.clip(label, 0, bins - 1), bins)
-        flat = rows[:, None] * (bins + 1) + label
-        w = np.bincount(flat.ravel(), weights=dead.ravel(), minlength=len(rows) * (bins + 1)).reshape(-1, bins + 1)[:, :bins]
-        wt = np.bincount(flat.ravel(), weights=(dead * mid[None, :]).ravel(), minlength=len(rows) * (bins + 1)).reshape(-1, bins + 1)[:, :bins]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dead_t = np.where(w > 0, wt / w, age_r[:, None] + step / 2)
-            share = np.where(died[:, None] > 0, w / died[:, None], 0.0)
-        dead_w = (1.0 - p_alive)[:, None] * share
-        return p_alive, dead_w, dead_t
+    def _distribution(self, structure: dict[str, Any], horizon: float) -> HurdleLogNormal:
+        base = structure["p_buy"]
+        return HurdleLogNormal.from_moments(self._p_buy(structure, horizon), structure["spend"] / base,
+                                            structure["spend_sq"] / base)
 
-    def _survival_paths(self, lifetime, X, state, shape, horizon_days):
-        """P(alive at as_of), conditional survival S(T+t)/S(T) on t = 0, step, … (n × J), step."""
-        grid, S = self._survival_grid(lifetime, X, state, horizon_days)
-        step = grid[1] - grid[0]
-        p_alive, iT, S_T = self._alive_posterior(S, grid, state, shape, self.rate_model_.alpha_)
-        n_h = int(np.ceil(horizon_days / step))
-        idx = iT[:, None] + np.arange(n_h + 1)[None, :]
-        rows = np.arange(len(iT))[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cond = np.where(S_T[:, None] > 0, S[rows, idx] / S_T[:, None], 0.0)
-        return p_alive, np.clip(cond, 0.0, 1.0), step
+    def spend_distribution(self, frame: pd.DataFrame, horizon_days: float | None = None) -> HurdleLogNormal:
+        """Predictive distribution of each customer's spend over the forecast horizon."""
+        self._check_fitted()
+        horizon = float(horizon_days or self.forecast_horizon_days_)
+        return self._distribution(self._structure(frame, horizon), horizon)
 
-    def _point(self, frame, X, state, horizon_days, return_paths: bool = False):
-        shape, rate_T = self._rate_posterior(frame)
-        rate = shape / rate_T
-        spend_per_purchase = self.spend_model_.expected_spend_per_purchase(frame["frequency"], frame["monetary_value"])
-        clv_days = self.horizon_months * DAYS_PER_MONTH
-        h_all = max(horizon_days, clv_days)
-        p_alive, cond, step = self._survival_paths(self.lifetime_model_, X, state, shape, h_all)
-        paths = (p_alive, cond, step)
-        S = p_alive[:, None] * cond
-        n_h = int(round(horizon_days / step))
-        rmst = np.trapezoid(S[:, : n_h + 1], dx=step, axis=1)
-        month_idx = np.round(np.arange(1, self.horizon_months + 1) * DAYS_PER_MONTH / step).astype(int)
-        spend_month = rate * DAYS_PER_MONTH * spend_per_purchase
-        clv = clv_from_survival(S[:, month_idx], spend_month, self.margin, self.discount_rate)
-        purchases = rate * rmst
-        out = pd.DataFrame(
-            {
-                "p_alive": p_alive,
-                "expected_remaining_lifetime_days": rmst,
-                "survival_at_horizon": S[:, n_h],
-                "expected_purchases_horizon": purchases,
-                "expected_spend_horizon": purchases * spend_per_purchase,
-                "purchase_rate_per_month": rate * DAYS_PER_MONTH,
-                "spend_per_purchase": spend_per_purchase,
-                "clv": clv,
-            },
-            index=frame.index,
-        )
-        return (out, paths) if return_paths else out
+    def forecast(self, frame: pd.DataFrame, horizon_days: float | None = None):
+        """(expected spend over the horizon, its :class:`.HurdleLogNormal` distribution)."""
+        dist = self.spend_distribution(frame, horizon_days)
+        return dist.mean, dist
 
-    def _simulate(self, frame, X, state, horizon_days, rng, paths):
-        """(spend over horizon_days, discounted margin over the CLV horizon): n × draws each.
-
-        ``paths`` = (P(alive), conditional survival n × J, grid step) of the fitted lifetime model
-        (from :meth:`_point`). They are reused for every draw unless ``lifetime_uncertainty`` is on,
-        in which case each parameter draw recomputes them (one survival evaluation per draw: about
-        ``n_param_draws`` times slower). Gamma-Gamma parameters are always drawn.
-        """
-        clv_days = self.horizon_months * DAYS_PER_MONTH
-        h_all = max(horizon_days, clv_days)
-        step = paths[2]
-        n_h = int(round(horizon_days / step))
-        n_c = int(round(clv_days / step))
-        x = frame["frequency"].to_numpy(dtype=float)
-        m = frame["monetary_value"].to_numpy(dtype=float)
-        r_shape, r_rate = self._rate_posterior(frame)
-        uncertain = getattr(self, "lifetime_uncertainty", False)
-        lifetimes = self.lifetime_model_.sample_params(self.n_param_draws, rng) if uncertain else None
-        gg = self.spend_model_.sample_params(self.n_param_draws, rng)
-        spends, values = [], []
-        log_d = np.log1p(self.discount_rate)
-        p_alive, cond, _ = paths
-        count_above = _row_counter(cond[:, 1:])
-        for s in range(self.n_param_draws):
-            if uncertain:
-                model_s = self.lifetime_model_.with_params(lifetimes[s])
-                p_alive, cond, _ = self._survival_paths(model_s, X, state, r_shape, h_all)
-                count_above = _row_counter(cond[:, 1:])
-            p, q, g = gg[s]
-            nu_shape, nu_rate = self.spend_model_.posterior_nu(x, m, (p, q, g))
-            for _ in range(self.n_process_draws):
-                alive = rng.random(len(x)) < p_alive
-                u = rng.random(len(x))
-                life_steps = count_above(u)
-                life = np.where(alive, life_steps * step, 0.0)
-                lam = rng.gamma(r_shape, 1.0 / r_rate)
-                nu = rng.gamma(nu_shape, 1.0 / nu_rate)
-                for horizon, out in ((n_h * step, spends), (n_c * step, values)):
-                    active = np.minimum(life, horizon)
-                    if out is values and n_c == n_h:  # same horizon: the same realised purchases
-                        total = spends[-1]
-                    else:
-                        count = rng.poisson(lam * active)
-                        total = np.where(count > 0, rng.gamma(np.maximum(p * count, 1e-12), 1.0 / nu), 0.0)
-                    if out is values:
-                        months = np.maximum(active / DAYS_PER_MONTH, 1e-12)
-                        disc = np.where(
-                            active > 0,
-                            (1 - np.exp(-log_d * months)) / (months * log_d) if log_d > 0 else 1.0,
-                            1.0,
-                        )
-                        total = total * disc * self.margin
-                    out.append(total)
-        return np.column_stack(spends), np.column_stack(values)
-
-    # survival-grid cells over the oldest age plus the horizon: ~4-day cells on three years of
-    # history; every survival and P(alive) evaluation is n × cells, the bulk of scoring time
-    _GRID_POINTS = 400
-    _TAIL_SAMPLE = 5000  # training customers used to fix the interval tails
-    _BLOCK_ROWS = 10_000  # customers per block in predict (bounds memory)
-
-    def _interval_tail(self, samples: np.ndarray) -> float:
-        if not self.calibrate_intervals:
-            return (1 - self.interval) / 2
-        return model_implied_tail(samples, self.interval)
-
-    # -------------------------------------------------------------- predict
-    def predict(
-        self,
-        transactions: pd.DataFrame,
-        as_of,
-        features: pd.DataFrame | None = None,
-        contracts: pd.DataFrame | None = None,
-        *,
-        horizon_days: float | None = None,
-        intervals: bool = True,
-    ) -> pd.DataFrame:
-        """Predict for every customer with a purchase on/before ``as_of`` (see module doc)."""
-        frame = build_scoring_frame(transactions, as_of, features, contracts)
-        return self.predict_frame(frame, horizon_days=horizon_days, intervals=intervals)
-
-    def predict_frame(
-        self, frame: pd.DataFrame, *, horizon_days: float | None = None, intervals: bool = True
-    ) -> pd.DataFrame:
-        """Predict from a scoring frame; ``horizon_days`` defaults to ``horizon_months`` months."""
-        if not hasattr(self, "lifetime_model_"):
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "purchase_model_"):
             raise RuntimeError("SurvivalCLV is not fitted; call fit(...) first")
-        missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, transactions: pd.DataFrame, as_of, features: pd.DataFrame | None = None,
+                contracts: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Predict for every customer with a purchase on/before ``as_of`` (see module doc)."""
+        return self.predict_frame(build_scoring_frame(transactions, as_of, features, contracts))
+
+    def predict_frame(self, frame: pd.DataFrame, *, tiers: bool = True) -> pd.DataFrame:
+        """Predict from a scoring frame (:func:`build_scoring_frame`), in blocks of customers."""
+        self._check_fitted()
+        missing = [c for c in ("frequency", "recency_days", "T_days", "monetary_value") if c not in frame.columns]
         if missing:
             raise ValueError(f"scoring frame lacks column(s) {missing}; build it with build_scoring_frame()")
         frame = frame.copy()
-        for col in CONTRACT_COLUMNS:
+        for col in [*SUMMARY_COLUMNS, *CONTRACT_COLUMNS]:
             if col not in frame:
-                frame[col] = np.nan
-        horizon_days = float(horizon_days or self.horizon_months * DAYS_PER_MONTH)
-        X = self._covariate_matrix(frame, fitting=False)
-        state = self._states(frame)
-        fitted_tails = getattr(self, "interval_tails_", None)
-        default_h = abs(horizon_days - self.horizon_months * DAYS_PER_MONTH) < 1e-9
-        tails = fitted_tails if fitted_tails is not None and default_h else None
-
-        def block(index: int) -> pd.DataFrame:
-            # blocks bound the n × grid survival matrices whatever the caller's chunk size; each
-            # has its own seeded stream, so the output does not depend on how blocks are scheduled
-            rows = slice(index * self._BLOCK_ROWS, (index + 1) * self._BLOCK_ROWS)
-            part, paths = self._point(frame.iloc[rows], X.iloc[rows], state.iloc[rows], horizon_days,
-                                      return_paths=True)
-            if not intervals:
-                for col in ("spend_low", "spend_high", "clv_low", "clv_high"):
-                    part[col] = np.nan
-                return part
-            rng = np.random.default_rng([self.seed_, index])
-            spend_s, value_s = self._simulate(frame.iloc[rows], X.iloc[rows], state.iloc[rows], horizon_days,
-                                              rng, paths)
-            tail, tail_v = tails or (self._interval_tail(spend_s), self._interval_tail(value_s))
-            part["spend_low"] = np.quantile(spend_s, tail, axis=1)
-            part["spend_high"] = np.quantile(spend_s, 1 - tail, axis=1)
-            part["clv_low"] = np.quantile(value_s, tail_v, axis=1)
-            part["clv_high"] = np.quantile(value_s, 1 - tail_v, axis=1)
-            part.attrs["tails"] = (tail, tail_v)
-            return part
-
-        n_blocks = max(1, -(-len(frame) // self._BLOCK_ROWS))
-        # tails not fixed at fit (older pickles, other horizons): the first block runs alone and
-        # lends the tails of its draws to the others
-        if tails is None or n_blocks == 1:
-            parts = [block(0)]
-            tails = parts[0].attrs.get("tails")
-            todo = range(1, n_blocks)
-        else:
-            parts, todo = [], range(n_blocks)
-        # NumPy releases the GIL in the random draws, quantiles and array arithmetic: blocks
-        # run in threads on the machine's cores
-        workers = min(len(todo), cpu_threads(), 4)
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                parts += list(pool.map(block, todo))
-        else:
-            parts += [block(i) for i in todo]
+                frame[col] = np.nan if col in CONTRACT_COLUMNS else 0.0
+        parts = [self._predict_block(frame.iloc[i:i + _BLOCK_ROWS]) for i in range(0, len(frame), _BLOCK_ROWS)]
         out = pd.concat(parts) if len(parts) > 1 else parts[0]
-        out.attrs.pop("tails", None)
-        if intervals and tails is not None:
-            out.attrs["interval_tail_spend"], out.attrs["interval_tail_clv"] = tails
-        lo, hi = self.tier_thresholds_
-        out["clv_tier"] = np.where(out["clv"] >= hi, "high", np.where(out["clv"] >= lo, "medium", "low"))
-        out.attrs["horizon_days"] = horizon_days
+        if tiers:
+            lo, hi = self.tier_thresholds_
+            out["clv_tier"] = np.where(out["clv"] >= hi, "high", np.where(out["clv"] >= lo, "medium", "low"))
         first = [c for c in OUTPUT_COLUMNS if c in out.columns]
         return out[first + [c for c in out.columns if c not in first]]
 
-    def summary(self) -> dict[str, Any]:
-        """Fitted parameters and diagnostics, JSON-friendly (for logging)."""
-        d = {k: v for k, v in self.diagnostics_.items() if k != "ph_test"}
-        d.update(
+    def _predict_block(self, frame: pd.DataFrame) -> pd.DataFrame:
+        horizon, clv_horizon = self.forecast_horizon_days_, self.clv_horizon_days_
+        months = int(self.horizon_months)
+        same = abs(horizon - clv_horizon) < 1e-9
+        structure = self._structure(frame, horizon, months=months if same else 0)
+        dist = self._distribution(structure, horizon)
+        clv_structure = structure if same else self._structure(frame, clv_horizon, months=months)
+        clv_dist = dist if same else self._distribution(clv_structure, clv_horizon)
+        forecast, clv_forecast = structure["forecast"], clv_structure["forecast"]
+        monthly = clv_forecast[[f"survival_month_{j}" for j in range(1, months + 1)]].to_numpy()
+        present_value = self.margin * discount_factors(clv_forecast["p_alive"], monthly, self.discount_rate)
+        low, high = dist.interval(self.interval)
+        clv_low, clv_high = clv_dist.interval(self.interval)
+        reranked = dist.p_buy / structure["p_buy"]
+        return pd.DataFrame(
             {
-                "rate_r": self.rate_model_.r_,
-                "rate_alpha": self.rate_model_.alpha_,
-                "gg_p": self.spend_model_.p_,
-                "gg_q": self.spend_model_.q_,
-                "gg_gamma": self.spend_model_.gamma_,
-                "tier_low": self.tier_thresholds_[0],
-                "tier_high": self.tier_thresholds_[1],
-                "covariates": ",".join(self.covariate_names_),
-            }
+                "expected_remaining_lifetime_days": forecast["expected_remaining_lifetime_days"].to_numpy(),
+                "survival_at_horizon": forecast["survival_at_horizon"].to_numpy(),
+                "expected_spend_horizon": dist.mean,
+                "clv": present_value * clv_dist.mean,
+                "clv_low": present_value * clv_low,
+                "clv_high": present_value * clv_high,
+                "p_alive": forecast["p_alive"].to_numpy(),
+                "p_buy_horizon": dist.p_buy,
+                "expected_purchases_horizon": forecast["expected_purchases"].to_numpy() * reranked,
+                "spend_low": low,
+                "spend_high": high,
+            },
+            index=frame.index,
         )
-        return d
+
+    def summary(self) -> dict[str, Any]:
+        """Fitted parameters, JSON-friendly (for logging)."""
+        self._check_fitted()
+        out = {f"purchase_{k}": v for k, v in self.purchase_model_.summary().items()}
+        out.update({"gg_p": self.spend_model_.p_, "gg_q": self.spend_model_.q_, "gg_gamma": self.spend_model_.gamma_,
+                    "tier_low": self.tier_thresholds_[0], "tier_high": self.tier_thresholds_[1],
+                    "reranker_window_days": self.training_window_days_ or 0})
+        return out

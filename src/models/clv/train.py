@@ -1,184 +1,189 @@
-"""Train, validate, log and register the survival CLV model (``custsat-clv``).
+"""Train, validate, log and register the CLV model (``custsat-clv``) behind the quality gate.
 
-Validation (the promotion metric): the model is fitted on what was known at
-``as_of − validation_days`` and scored on the realised spend of the following
-``validation_days`` (the latest window before ``as_of``): ``val_spend_mae`` (lower is
-better). The registered model is then refitted on everything up to ``as_of``. Promotion
-follows the champion/challenger rule with ``candidate_score=(−val_spend_mae,)``.
+Validation uses the user's own data: every model is fitted on what was known at
+``as_of − validation_days`` and scored on each customer's realised spend in the following
+``validation_days`` (the latest window before ``as_of``), with the metrics of the evaluation
+protocol (:mod:`.protocol`: RMSE, Spearman, total error, coverage, …), all in one MLflow run.
+The candidate (the survival CLV) must beat BG/NBD + Gamma-Gamma on RMSE and on Spearman, and
+the current champion — its configuration refitted on the same window — likewise
+(:func:`custsat.models.registry.gate`). The registered model is then refitted on everything
+up to ``as_of``.
+
+The champion's lifetime takes the satisfaction features known for at least half of the
+customers at the validation cut-off as AFT covariates (:func:`lifetime_covariates`).
+
+When there is no champion yet and the candidate loses, the better of the two structural
+baselines (BG/NBD + GG, Pareto/NBD + GG, by validation RMSE) is fitted, registered and made
+champion, tagged ``clv_kind=<baseline>`` and ``baseline=true``; the candidate stays challenger.
+Scoring always has a model, and it is the best one the data support.
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
+import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from custsat.config import get_settings
+from custsat import tracking
+from custsat.config import cpu_threads, get_settings
+from custsat.data.catalog import load_validated_folder
+from custsat.models.registry import CLV_MODEL, Comparison, GateDecision, apply_decision, gate
 
+from .baselines import bgnbd_gg, pareto_nbd_gg
+from .crm_tables import SATISFACTION_FEATURES, satisfaction_source
 from .estimator import SurvivalCLV, build_scoring_frame
-from .evaluate import holdout_metrics
-from .summary import holdout_actuals, interpurchase_gaps
+from .lifetime import lifetime_family
+from .protocol import CHAMPION, EvaluationData, Split, SplitResult, evaluate_split
+from .survival_nbd import SurvivalNBD
 
-log = logging.getLogger(__name__)
-MODEL_NAME = "custsat-clv"
-TABLES = ("customers", "transactions", "feedback", "contracts")
-# Satisfaction / feedback covariates taken from custsat.features.build_customer_features.
-SATISFACTION_FEATURES = (
-    "feedback_count",
-    "complaints_total",
-    "complaints_open",
-    "resolution_hours_mean",
-    "sentiment_mean",
-    "negative_share",
-    "csat_mean",
-    "nps_last",
-    "refund_share",
-)
+BASELINES = ("bgnbd_gg", "pareto_nbd_gg")
+GATE_METRICS = (("rmse", False), ("spearman", True))  # (metric, higher is better)
+CONFIG_TAG = "clv_config"
 
 
-def load_tables(data_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read ``<table>.parquet`` (or .csv) files of a CRM export folder."""
-    from custsat.data.io import read_table
-
-    data_dir = Path(data_dir)
-    tables = {}
-    for name in TABLES:
-        for suffix in (".parquet", ".csv"):
-            path = data_dir / f"{name}{suffix}"
-            if path.exists():
-                tables[name] = read_table(path, table=name)
-                break
-    if "transactions" not in tables:
-        raise FileNotFoundError(
-            f"no transactions.parquet/.csv in {data_dir}; generate the demo data with `make data` "
-            "(custsat data synth) or point --data-dir at a CRM export"
-        )
-    return tables
+def make_clv_model(kind: str, *, horizon_days: float | None = None, lifetime: str = "pareto2_aft",
+                   lifetime_covariates: tuple[str, ...] | list[str] = (), horizon_months: int = 12,
+                   discount_rate: float = 0.01, margin: float = 1.0, seed: int = 0, n_threads: int = 1) -> SurvivalCLV:
+    """The CLV model of ``kind`` (``survival_clv``, ``bgnbd_gg``, ``pareto_nbd_gg``), unfitted."""
+    common = {"horizon_months": horizon_months, "discount_rate": discount_rate, "margin": margin}
+    if kind == CHAMPION:
+        lifetime_family(lifetime)
+        return SurvivalCLV(purchase_model=SurvivalNBD(lifetime=lifetime, covariates=tuple(lifetime_covariates)),
+                           horizon_days=horizon_days, seed=seed, n_threads=n_threads, **common)
+    if kind == "bgnbd_gg":
+        return bgnbd_gg(horizon_days, **common)
+    if kind == "pareto_nbd_gg":
+        return pareto_nbd_gg(horizon_days, **common)
+    raise ValueError(f"unknown CLV model kind {kind!r}; choose one of {[CHAMPION, *BASELINES]}")
 
 
-def satisfaction_features(tables: dict[str, pd.DataFrame], as_of) -> pd.DataFrame | None:
-    """Satisfaction/feedback covariates at ``as_of`` (None when there is no feedback table)."""
-    if "feedback" not in tables or "customers" not in tables:
-        return None
-    from custsat.features import build_customer_features
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            feats = build_customer_features(
-                {k: v for k, v in tables.items() if k in ("customers", "transactions", "feedback")}, as_of
-            )
-    except Exception as exc:  # noqa: BLE001 - train on purchase history alone, loudly
-        warnings.warn(
-            f"satisfaction features unavailable ({type(exc).__name__}: {exc}); the CLV lifetime model "
-            "is fitted on purchase-history covariates only",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return None
-    cols = [c for c in SATISFACTION_FEATURES if c in feats.columns]
-    return feats[["customer_id", *cols]]
+def validate_models(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, validation_days: int,
+                    configs: dict[str, dict[str, Any]], *, n_boot: int = 100, seed: int = 0) -> SplitResult:
+    """Fit every configuration at ``as_of − validation_days``; score the following window."""
+    start = as_of - pd.Timedelta(days=validation_days)
+    known = tables["transactions"][tables["transactions"]["timestamp"] < as_of + pd.Timedelta(days=1)]
+    data = EvaluationData("validation", known, (Split(str(start.date()), str(as_of.date())),),
+                          features=satisfaction_source(tables), contracts=tables.get("contracts"))
+    models = {name: (lambda h, c=config: make_clv_model(horizon_days=h, **c)) for name, config in configs.items()}
+    return evaluate_split(data, data.splits[0], models, reference="bgnbd_gg", n_boot=n_boot, seed=seed)
 
 
-def _as_of_tables(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """Tables as they were known at ``as_of`` (events on/before the as_of day)."""
-    end = as_of.floor("D") + pd.Timedelta(days=1)
-    out = {}
-    for name, frame in tables.items():
-        if name in ("transactions", "feedback") and "timestamp" in frame:
-            out[name] = frame[frame["timestamp"] < end]
-        elif name == "contracts" and "start_date" in frame:
-            c = frame[frame["start_date"] < end].copy()
-            if "cancelled_at" in c:
-                c["cancelled_at"] = c["cancelled_at"].where(c["cancelled_at"] < end)
-            out[name] = c
-        else:
-            out[name] = frame
-    return out
+def gate_comparisons(validation: SplitResult, candidate: str, references: dict[str, str]) -> list[Comparison]:
+    """Candidate vs each reference (label -> model name in ``validation``) on the gate metrics."""
+    m = validation.metrics
+    return [Comparison(metric, label, float(m.loc[candidate, metric]), float(m.loc[name, metric]), higher)
+            for label, name in references.items() for metric, higher in GATE_METRICS]
 
 
-def fit_at(tables, as_of, params: dict[str, Any]) -> tuple[SurvivalCLV, pd.DataFrame]:
-    """Fit on the tables as known at ``as_of``; return the estimator and its scoring frame."""
-    known = _as_of_tables(tables, as_of)
-    features = satisfaction_features(known, as_of)
-    frame = build_scoring_frame(known["transactions"], as_of, features, known.get("contracts"))
-    est = SurvivalCLV(**params).fit_frame(frame, gaps=interpurchase_gaps(known["transactions"], as_of))
-    return est, frame
+def lifetime_covariates(tables: dict[str, pd.DataFrame], day: pd.Timestamp, min_share: float = 0.5) -> list[str]:
+    """Satisfaction features known for at least ``min_share`` of the customers at ``day``: the
+    covariates of the champion's lifetime (its AFT scale)."""
+    source = satisfaction_source(tables)
+    features = source(day) if source else None
+    if features is None:
+        return []
+    share = features.drop(columns="customer_id").notna().mean()
+    return [c for c in SATISFACTION_FEATURES if c in share.index and share[c] >= min_share]
 
 
-def validate(tables, as_of: pd.Timestamp, validation_days: int, params: dict[str, Any]) -> dict[str, float]:
-    """Fit at ``as_of − validation_days``, score spend in the following window."""
-    start = as_of.floor("D") - pd.Timedelta(days=validation_days)
-    est, frame = fit_at(tables, start, params)
-    pred = est.predict_frame(frame, horizon_days=float(validation_days))
-    actual = holdout_actuals(tables["transactions"], start, as_of, frame.index)
-    metrics = holdout_metrics(pred, actual)
-    return {f"val_{k}": float(v) for k, v in metrics.items()}
-
-
-def champion_score(model_name: str = MODEL_NAME) -> tuple[float, ...] | None:
-    """(−val_spend_mae,) of the current champion, read from its training run."""
-    from custsat import tracking
-
-    version = tracking.champion_version(model_name)
+def _champion_config() -> tuple[str | None, dict[str, Any] | None]:
+    version = tracking.champion_version(CLV_MODEL)
     if version is None:
-        return None
-    client = tracking._client()
-    run_id = client.get_model_version(model_name, version).run_id
-    mae = client.get_run(run_id).data.metrics.get("val_spend_mae")
-    return None if mae is None else (-float(mae),)
+        return None, None
+    raw = tracking.version_tags(CLV_MODEL, version).get(CONFIG_TAG)
+    return version, (json.loads(raw) if raw else None)
+
+
+def _log_model(estimator: SurvivalCLV, frame: pd.DataFrame, name: str) -> str:
+    from .pyfunc import CLVPyfunc, model_input_example
+
+    example = model_input_example(frame)
+    output = CLVPyfunc(estimator).predict(None, example)
+    signature = tracking.infer_signature(example, output)
+    return tracking.log_pyfunc_model(CLVPyfunc(estimator), name=name, signature=signature, input_example=example)
+
+
+def _register(uri: str, config: dict[str, Any], *, baseline: bool) -> str:
+    version = tracking.register_model(uri, CLV_MODEL)
+    tracking.set_version_tag(CLV_MODEL, version, CONFIG_TAG, json.dumps(config, sort_keys=True))
+    tracking.set_version_tag(CLV_MODEL, version, "clv_kind", config["kind"])
+    tracking.set_version_tag(CLV_MODEL, version, "baseline", str(baseline).lower())
+    return version
+
+
+def _fit_final(tables, as_of: pd.Timestamp, config: dict[str, Any]) -> tuple[SurvivalCLV, pd.DataFrame]:
+    features = satisfaction_source(tables)
+    known = tables["transactions"][tables["transactions"]["timestamp"] < as_of + pd.Timedelta(days=1)]
+    estimator = make_clv_model(**config).fit(known, as_of, features, tables.get("contracts"))
+    frame = build_scoring_frame(known, as_of, features(as_of) if features else None, tables.get("contracts"))
+    return estimator, frame
 
 
 def train_and_register(
     data_dir: str | Path | None = None,
     *,
     as_of: str | None = None,
-    validation_days: int = 90,
+    validation_days: int = 180,
     force: bool = False,
     register: bool = True,
-    **params: Any,
+    seed: int | None = None,
+    n_threads: int | None = None,
+    n_boot: int = 100,
+    lifetime: str = "pareto2_aft",
+    horizon_months: int = 12,
+    discount_rate: float = 0.01,
+    margin: float = 1.0,
 ) -> dict[str, Any]:
-    """Validate, refit, log to MLflow (experiment ``custsat-clv``) and register ``custsat-clv``."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    from custsat import tracking
-
-    from .pyfunc import CLVPyfunc, model_input_example
-
+    """Validate (candidate, baselines, champion), refit, log to MLflow and register (see module doc)."""
     settings = get_settings()
+    seed = settings.seed if seed is None else seed
+    n_threads = cpu_threads() if n_threads is None else n_threads
     data_dir = Path(data_dir) if data_dir else settings.raw_dir / "synthetic"
-    tables = load_tables(data_dir)
-    as_of_ts = pd.Timestamp(as_of) if as_of else tables["transactions"]["timestamp"].max().floor("D")
-    params = {"seed": settings.seed, **params}
-    val = validate(tables, as_of_ts, validation_days, params)
-    est, frame = fit_at(tables, as_of_ts, params)
+    tables = load_validated_folder(data_dir)
+    as_of_ts = pd.Timestamp(as_of).floor("D") if as_of else tables["transactions"]["timestamp"].max().floor("D")
+    shared = {"horizon_months": horizon_months, "discount_rate": discount_rate, "margin": margin,
+              "seed": seed, "n_threads": n_threads}
+    covariates = lifetime_covariates(tables, as_of_ts - pd.Timedelta(days=validation_days))
+    configs = {CHAMPION: {"kind": CHAMPION, "lifetime": lifetime, "lifetime_covariates": covariates, **shared},
+               **{name: {"kind": name, **shared} for name in BASELINES}}
+    champion_version, champion_config = _champion_config() if register else (None, None)
+    if champion_config:
+        configs["current_champion"] = {**champion_config, "seed": seed, "n_threads": n_threads}
+    validation = validate_models(tables, as_of_ts, validation_days, configs, n_boot=n_boot, seed=seed)
+    references = {"BG/NBD + GG": "bgnbd_gg"}
+    if champion_config:
+        references[f"champion v{champion_version}"] = "current_champion"
+    decision = gate(gate_comparisons(validation, CHAMPION, references), force=force)
+
     fingerprint = tracking.fingerprint_frames(*(tables[k] for k in sorted(tables)))
-    with tracking.start_run("clv", run_name=f"train-{est.model}", data_fingerprint=fingerprint,
-                            params={**{k: v for k, v in params.items()}, "as_of": str(as_of_ts.date()),
-                                    "validation_days": validation_days, "data_dir": str(data_dir)}) as run:
-        summary = est.summary()
-        mlflow.set_tags({"survival_model": est.model, "covariates": summary["covariates"]})
-        mlflow.log_metrics({k: v for k, v in val.items() if np.isfinite(v)})
-        mlflow.log_metrics({k: float(v) for k, v in summary.items() if isinstance(v, float | int) and not isinstance(v, bool)})
-        ph = est.diagnostics_.get("ph_test")
-        if ph is not None:
-            mlflow.log_text(ph.to_string(), "proportional_hazard_test.txt")
-            mlflow.log_metric("ph_test_min_p", float(ph["p"].min()))
-        example = model_input_example(frame)
-        output = CLVPyfunc(est).predict(None, example)
-        signature = infer_signature(example, output)
-        uri = tracking.log_pyfunc_model(CLVPyfunc(est), signature=signature, input_example=example)
-        result = {"run_id": run.info.run_id, "model_uri": uri, "as_of": str(as_of_ts.date()), **val, **summary}
-        if register:
-            version = tracking.register_model(uri, MODEL_NAME)
-            decision = tracking.promote(
-                MODEL_NAME, version, candidate_score=(-val["val_spend_mae"],),
-                champion_score=champion_score(MODEL_NAME), force=force,
-            )
-            result.update({"version": version, "decision": decision})
+    result: dict[str, Any] = {"as_of": str(as_of_ts.date()), "validation_window": validation.split.name,
+                              "validation": validation.metrics, "reasons": decision.reasons}
+    with tracking.start_run("clv", run_name="train-clv", data_fingerprint=fingerprint,
+                            params={"as_of": str(as_of_ts.date()), "validation_days": validation_days,
+                                    "data_dir": str(data_dir), "lifetime": lifetime, **shared}) as run:
+        for model, row in validation.metrics.iterrows():
+            tracking.log_metrics({f"val_{model}_{metric}": value for metric, value in row.items()})
+        tracking.log_text(validation.differences.to_csv(index=False), "validation_differences.csv")
+        estimator, frame = _fit_final(tables, as_of_ts, configs[CHAMPION])
+        tracking.log_dict(estimator.summary(), "clv_model_summary.json")
+        result.update({"run_id": run.info.run_id, "model_uri": _log_model(estimator, frame, "model")})
+        if not register:
+            return result
+        version = _register(result["model_uri"], configs[CHAMPION], baseline=False)
+        result.update({"version": version, "decision": apply_decision(CLV_MODEL, version, decision),
+                       "served_version": version, "served_kind": CHAMPION})
+        if champion_version is None and not (decision.passed or decision.forced):
+            served = min(BASELINES, key=lambda name: float(validation.metrics.loc[name, "rmse"]))
+            baseline, _ = _fit_final(tables, as_of_ts, configs[served])
+            uri = _log_model(baseline, frame, "baseline_model")
+            baseline_version = _register(uri, configs[served], baseline=True)
+            # the best baseline serves until a model beats it
+            apply_decision(CLV_MODEL, baseline_version, GateDecision(
+                tracking.CHAMPION, False, False,
+                (f"no champion yet and the candidate lost to BG/NBD + GG: serving the best baseline ({served}, "
+                 "lowest validation RMSE)",),
+            ))
+            result.update({"served_version": baseline_version, "served_kind": served})
     return result

@@ -78,24 +78,82 @@ def text_cache_path(text_cache: str | Path | None | bool) -> Path | None:
     return Path(text_cache) if text_cache else None
 
 
+class FeedbackLabeller:
+    """Fills sentiment/topics of unlabelled feedback, one frame (or batch) at a time, through the
+    text cache; adds up what it did over every frame it was given.
+
+    The text models load at the first frame that needs them. ``stats`` and ``versions`` describe
+    all frames: versions read ``input`` when no row needed the models, ``<version>+input``
+    when some rows came labelled.
+    """
+
+    def __init__(self, text_models: TextModels | None, *, cache_path: Path | None, progress: bool = False):
+        self.text_models = text_models
+        self.cache_path = cache_path
+        self.progress = progress
+        self.totals: dict[str, int] = {}
+        self.frames = 0
+        self.rows_to_classify = 0
+        self.rows_prelabelled = 0
+
+    def label(self, feedback: pd.DataFrame) -> pd.DataFrame:
+        self.frames += 1
+        todo = needs_classification(feedback)
+        self.rows_to_classify += int(todo.sum())
+        self.rows_prelabelled += int((~todo).sum())
+        if not todo.any():
+            self._add({"rows": len(feedback), "rows_prelabelled": len(feedback)})
+            return feedback
+        if self.text_models is None:
+            self.text_models = load_text_models(progress=self.progress)
+        out, stats = classify_with_cache(feedback, self.text_models.classify, cache_path=self.cache_path,
+                                         model_key=self.text_models.key)
+        self._add(stats.as_dict())
+        return out
+
+    def _add(self, counts: dict[str, int]) -> None:
+        for key, value in counts.items():
+            self.totals[key] = self.totals.get(key, 0) + int(value)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Rows, prelabelled rows, unique texts, cache hits and texts classified ({} without feedback)."""
+        if not self.frames:
+            return {}
+        return self.totals if self.rows_to_classify else {**self.totals, "classified": 0}
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Text model versions behind the labels: ``none`` without feedback, ``input`` when it came labelled."""
+        if not self.frames:
+            return {"sentiment_model_version": "none", "topic_model_version": "none"}
+        if not self.rows_to_classify:
+            return {"sentiment_model_version": "input", "topic_model_version": "input"}
+        assert self.text_models is not None
+        versions = {"sentiment_model_version": self.text_models.sentiment_version,
+                    "topic_model_version": self.text_models.topic_version}
+        return {k: f"{v}+input" for k, v in versions.items()} if self.rows_prelabelled else versions
+
+
 def classify_feedback_cached(
     feedback: pd.DataFrame, text_models: TextModels | None, *, cache_path: Path | None, progress: bool = False
 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
-    """Fill sentiment/topics for unlabelled feedback rows (cached); return frame, stats, versions.
+    """Fill sentiment/topics for unlabelled feedback rows (cached); return frame, stats, versions."""
+    labeller = FeedbackLabeller(text_models, cache_path=cache_path, progress=progress)
+    out = labeller.label(feedback)
+    return out, labeller.stats, labeller.versions
 
-    Rows that already carry labels keep them; versions then read ``<version>+input``.
+
+def with_text_labels(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], str]:
+    """The tables with feedback labelled by the registered text champions, when there are any.
+
+    Training must see the same sentiment and topic features that scoring will build;
+    otherwise those features are empty at training time and full at scoring time (train/serve
+    skew, flagged by the drift check). The scoring's text cache is used, so texts are classified
+    once for both. Returns the tables and a line saying what was done.
     """
-    todo = needs_classification(feedback)
-    if not todo.any():
-        return feedback, {"rows": len(feedback), "rows_prelabelled": len(feedback), "classified": 0}, {
-            "sentiment_model_version": "input", "topic_model_version": "input"}
-    if text_models is None:
-        text_models = load_text_models(progress=progress)
-    out, stats = classify_with_cache(feedback, text_models.classify, cache_path=cache_path, model_key=text_models.key)
-    versions = {
-        "sentiment_model_version": text_models.sentiment_version,
-        "topic_model_version": text_models.topic_version,
-    }
-    if int((~todo).sum()):
-        versions = {k: f"{v}+input" for k, v in versions.items()}
-    return out, stats.as_dict(), versions
+    feedback = tables.get("feedback")
+    if feedback is None or tracking.champion_version(SENTIMENT_MODEL) is None:
+        return tables, f"no {SENTIMENT_MODEL} champion: training without text-model features"
+    labelled, stats, versions = classify_feedback_cached(feedback, None, cache_path=text_cache_path(True), progress=True)
+    return {**tables, "feedback": labelled}, f"feedback classified for training: {stats} {versions}"

@@ -1,7 +1,4 @@
-"""``custsat score``: score customers and write the list (CSV/Parquet/XLSX) and an HTML report.
-
-Wire as ``app.command("score")(score)`` in ``custsat.cli``.
-"""
+"""``custsat score``: score customers and write the list (CSV/Parquet/XLSX) and an HTML report."""
 
 from __future__ import annotations
 
@@ -9,9 +6,12 @@ from pathlib import Path
 
 import typer
 
+from custsat.cli.app import console, report_errors
+
 DEFAULT_INPUT_DIR = Path("data/raw/synthetic")
 
 
+@report_errors
 def score(
     out: Path = typer.Option(..., "--out", help="Scored customer list: .csv, .parquet or .xlsx."),
     customers: Path | None = typer.Option(None, "--customers", help="Customers file (.csv/.parquet/.xlsx)."),
@@ -51,6 +51,14 @@ def score(
     text_cache: bool = typer.Option(True, "--text-cache/--no-text-cache", help="Reuse cached text classifications."),
     unknown_customers: str | None = typer.Option(None, "--unknown-customers", help="error|warn"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    campaign: str | None = typer.Option(
+        None, "--campaign", help="Campaign id of this list's control groups (default: the as_of month, YYYY-MM).",
+    ),
+    previous_list: Path | None = typer.Option(
+        None, "--previous-list",
+        help="The list of an earlier campaign: the report shows whether its actions worked, measured on these data.",
+    ),
+    window: str = typer.Option("90d", "--window", help="With --previous-list: the outcome window after its start."),
     all_reasons: bool = typer.Option(
         False, "--all-reasons", help="Churn reasons for every customer (default: medium and high risk only).",
     ),
@@ -62,52 +70,26 @@ def score(
     champion churn and CLV models are applied; the action policy assigns one action per
     customer. The run is recorded in MLflow (experiment custsat-scoring).
     """
-    from rich.console import Console
+    from custsat.data.catalog import resolve_inputs
+    from custsat.serving.evaluate_actions import parse_window
+    from custsat.serving.score import score_files
 
-    from custsat.serving.score import resolve_input_paths
-
-    console = Console(stderr=True)
     if workers is not None and not stream:
         raise typer.BadParameter("--workers applies to --stream (the default path scores in one process)",
                                  param_hint="--workers")
     if input_dir is None and customers is None and transactions is None:
         input_dir = DEFAULT_INPUT_DIR
-    try:
-        paths = resolve_input_paths(
-            input_dir=input_dir, customers=customers, transactions=transactions, feedback=feedback,
-            contracts=contracts,
-        )
-        result = _run(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of, policy=policy,
-                      engine=engine, chunk_size=chunk_size, language=language, text_cache=text_cache,
-                      unknown_customers=unknown_customers, progress=progress, all_reasons=all_reasons,
-                      **({"stream": True, "batch_rows": batch_rows, "workers": workers} if stream else {}))
-    except _user_errors() as error:
-        from rich.markup import escape
-
-        console.print("[red]error:[/red] " + escape(str(error)))
-        raise typer.Exit(code=1) from None
-    _print_summary(console, result, out, report)
+    paths = resolve_inputs(input_dir, {"customers": customers, "transactions": transactions,
+                                       "feedback": feedback, "contracts": contracts})
+    result = score_files(paths, out=out, fmt=fmt, report=report, csv_bom=csv_bom, as_of=as_of, policy=policy,
+                         engine=engine, chunk_size=chunk_size, language=language, text_cache=text_cache,
+                         unknown_customers=unknown_customers, progress=progress, all_reasons=all_reasons,
+                         campaign_id=campaign, previous_list=previous_list, outcome_window_days=parse_window(window),
+                         **({"stream": True, "batch_rows": batch_rows, "workers": workers} if stream else {}))
+    _print_summary(result, out, report)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors caused by inputs, models or settings: shown as one clear message, no traceback."""
-    from custsat.data.contracts import ContractError
-    from custsat.data.io import InputFileError
-    from custsat.serving.models import SchemaMismatchError
-    from custsat.serving.policy import PolicyError
-    from custsat.serving.score import ScoringInputError
-    from custsat.tracking import ModelNotFoundError
-
-    return (ContractError, InputFileError, SchemaMismatchError, PolicyError, ScoringInputError, ModelNotFoundError)
-
-
-def _run(paths, **kwargs):
-    from custsat.serving.score import score_files
-
-    return score_files(paths, **kwargs)
-
-
-def _print_summary(console, result, out, report) -> None:
+def _print_summary(result, out, report) -> None:
     meta = result.metadata
     counts = result.scored["action_id"].value_counts()
     console.print(
@@ -115,6 +97,10 @@ def _print_summary(console, result, out, report) -> None:
         + (f" (report: {report})" if report else "")
     )
     console.print("actions: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+    if "treatment_group" in result.scored:
+        control = int(result.scored["treatment_group"].eq("control").sum())
+        console.print(f"control groups of campaign {meta.get('campaign_id')}: {control:,} customers held out "
+                      "(they get the standard care; compare later with `custsat evaluate actions`)")
     console.print(
         "models: " + ", ".join(f"{k.replace('_model_version', '')}={v}" for k, v in meta["model_versions"].items())
         + f"; scoring_run_id={meta['scoring_run_id']}; MLflow run {result.mlflow_run_id}"

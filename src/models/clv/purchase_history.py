@@ -1,4 +1,4 @@
-"""Per-customer purchase summaries for the CLV model (days, purchase-day level).
+"""Purchase histories for the CLV models: purchase days, RFM summaries, recent activity, holdouts.
 
 Time semantics: ``as_of`` is the last day of the calibration (observation) window and is
 *included* (a purchase on ``as_of`` counts). Timestamps are truncated to calendar days and
@@ -7,6 +7,13 @@ Lee (2005) for CDNOW. ``frequency`` is the number of *repeat* purchase days (the
 day is the customer's birth), ``recency_days`` the age at the last purchase day, ``T_days`` the
 age at ``as_of``, both measured from the first purchase day. ``monetary_value`` is the mean
 spend of the repeat purchase days (0 for one-time buyers), the Gamma-Gamma input.
+
+``frequency``, ``recency_days``, ``T_days`` and ``monetary_value`` are the statistics of
+:func:`custsat.features.rfm.rfm_summary` (lifetimes' definitions, in DuckDB) with one
+difference: here a day whose rows are all refunds (negative amounts) is not a purchase day, so
+a refund never counts as a repeat purchase. On data without refunds (CDNOW) the two agree
+(tested). This NumPy version is the one scoring runs on a million customers: it also returns
+the recent-activity columns and needs no database.
 """
 
 from __future__ import annotations
@@ -24,7 +31,16 @@ SUMMARY_COLUMNS = [
     "first_amount",
     "mean_amount",
     "mean_quantity",
+    "total_spend",
+    "max_amount",
+    "purchase_days_30d",
+    "purchase_days_90d",
+    "purchase_days_180d",
+    "spend_90d",
+    "spend_180d",
 ]
+# recent-activity windows (days, ending on as_of inclusive) of the summary
+RECENT_WINDOWS_DAYS = (30, 90, 180)
 
 
 def _check_transactions(transactions: pd.DataFrame) -> None:
@@ -125,9 +141,14 @@ def purchase_days(transactions: pd.DataFrame, start=None, end=None) -> pd.DataFr
 
 
 def customer_summary(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
-    """RFM-style summary of every customer with a purchase day on or before ``as_of``.
+    """RFM summary and recent activity of every customer with a purchase day on or before ``as_of``.
 
-    Index ``customer_id``; columns :data:`SUMMARY_COLUMNS` (days and the currency of ``amount``).
+    Index ``customer_id``; columns :data:`SUMMARY_COLUMNS` (days and the currency of ``amount``):
+    the RFM statistics of the module docstring, ``first_amount`` (spend of the first purchase
+    day), ``mean_amount`` (mean spend per purchase day, the first included), ``mean_quantity``,
+    ``total_spend`` and ``max_amount`` (largest purchase day), and ``purchase_days_<w>d`` /
+    ``spend_<w>d``: purchase days and spend in the last ``w`` days (the window
+    ``(as_of − w, as_of]``, day ``as_of`` included).
     """
     as_of = pd.Timestamp(as_of).floor("D")
     days = purchase_days(transactions, end=as_of)
@@ -152,10 +173,18 @@ def customer_summary(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
             "first_amount": np.clip(first_amount, 0.0, None),
             "mean_amount": np.clip(total / n_days, 0.0, None),
             "mean_quantity": np.add.reduceat(days["quantity"].to_numpy(), starts) / n_days,
+            "total_spend": np.clip(total, 0.0, None),
+            "max_amount": np.clip(np.maximum.reduceat(amount, starts), 0.0, None),
         },
         index=pd.Index(ids[starts], name="customer_id"),
     )
-    return out
+    age = (np.datetime64(as_of) - day) // np.timedelta64(1, "D")
+    for window in RECENT_WINDOWS_DAYS:
+        inside = age < window
+        out[f"purchase_days_{window}d"] = np.add.reduceat(inside.astype(float), starts)
+        if window > 30:
+            out[f"spend_{window}d"] = np.clip(np.add.reduceat(np.where(inside, amount, 0.0), starts), 0.0, None)
+    return out[SUMMARY_COLUMNS]
 
 
 def interpurchase_gaps(transactions: pd.DataFrame, as_of) -> np.ndarray:
@@ -170,7 +199,10 @@ def interpurchase_gaps(transactions: pd.DataFrame, as_of) -> np.ndarray:
 
 
 def holdout_actuals(transactions: pd.DataFrame, start, end, customers: pd.Index) -> pd.DataFrame:
-    """Purchase days and spend per customer in ``(start, end]`` (days), zero-filled for ``customers``."""
+    """Purchase days and spend per customer in ``(start, end]`` (days), zero-filled for ``customers``.
+
+    ``spend`` is the sum of the purchase days' amounts (refunds on purchase days included).
+    """
     days = purchase_days(transactions, start=start, end=end)
     g = days.groupby("customer_id")
     out = pd.DataFrame({"purchases": g.size().astype(float), "spend": g["amount"].sum()})

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -49,7 +50,7 @@ def _parse_numeric_text(series: pd.Series) -> pd.Series:
     return pd.to_numeric(text, errors="coerce")
 
 
-class TabularEncoder:
+class TabularEncoder(TransformerMixin, BaseEstimator):
     """Learn column roles and category levels from training rows; apply them consistently.
 
     Parameters
@@ -173,6 +174,23 @@ class TabularEncoder:
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None) -> pd.DataFrame:
         return self.fit(X, y).transform(X)
+
+    def unreadable_numbers(self, X: pd.DataFrame) -> dict[str, Any]:
+        """Numeric feature columns of ``X`` holding text that is not a number (blank is missing,
+        not text): column -> the first such value. :meth:`transform` would turn them into NaN."""
+        bad: dict[str, Any] = {}
+        for column in self.feature_names_:
+            if column in self.categorical_ or column not in X.columns:
+                continue
+            series = X[column]
+            if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+                continue
+            parsed = _parse_numeric_text(series)
+            text = series.astype("object").where(series.notna(), None).astype("string").str.strip()
+            unreadable = parsed.isna() & text.notna() & (text != "")
+            if unreadable.any():
+                bad[column] = series[unreadable].iloc[0]
+        return bad
 
     def to_lightgbm(self, encoded: pd.DataFrame) -> pd.DataFrame:
         """Turn :meth:`transform` output into LightGBM input (fixed pandas Categoricals)."""
