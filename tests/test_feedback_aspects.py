@@ -128,3 +128,32 @@ def test_bootstrap_ci_resamples_texts():
     res = bootstrap_ci(a, b, np.array([0, 0, 1, 1, 2, 2]), n_boot=500)
     assert res["difference"] == pytest.approx(2 / 6)
     assert res["difference_ci_low"] <= res["difference"] <= res["difference_ci_high"]
+
+
+def test_development_sample_is_real_training_data_apart_from_the_evaluation():
+    from pathlib import Path
+
+    import yaml
+
+    from custsat.models.text.topics import SEED_EXAMPLES
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "data/interim/reviews_zh.parquet").exists():
+        pytest.skip("the real review datasets have not been fetched (custsat data fetch)")
+    dev = pd.read_csv(root / "data/labels/aspects_dev.csv")
+    ids = load_taxonomy(DEFAULT_TAXONOMY).ids
+    for lang, rows in dev.groupby("language"):
+        source = pd.read_parquet(root / f"data/interim/reviews_{lang}.parquet").set_index("review_id")
+        matched = source.loc[rows["review_id"]]
+        assert (matched["split"] == "train").all() and (matched["text"].to_numpy() == rows["text"].to_numpy()).all()
+    for value in dev["aspects"]:
+        pairs = parse_aspects(value)
+        assert len(pairs) >= 2 and set(pairs) <= set(ids) and set(pairs.values()) <= {"negative", "neutral", "positive"}
+    others = set()
+    for name in ("aspects_eval.csv", "sentiment_3class_eval.csv", "sentiment_3class_train.csv", "topics_eval.csv"):
+        path = root / "data/labels" / name
+        if path.exists():
+            others |= set(pd.read_csv(path)["review_id"].astype(str))
+    seeds = yaml.safe_load(SEED_EXAMPLES.read_text(encoding="utf-8"))["examples"]
+    assert not set(dev["review_id"]) & others
+    assert not set(dev["text"]) & {s["text"] for s in seeds}
