@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sentiment-model", default=None)
     parser.add_argument("--topic-model", default=None)
     parser.add_argument("--real-sample", type=int, default=2000)
-    parser.add_argument("--merge-distance", type=float, default=0.3)
+    parser.add_argument("--merge-distance", type=float, default=0.45)
     parser.add_argument("--micro-size", type=int, default=6)
     parser.add_argument("--triage-rows", type=int, default=1_000_000)
     parser.add_argument("--cluster-texts", type=int, default=100_000)

@@ -128,7 +128,7 @@ class EmergingConfig:
     negative_min_p: float = 0.5
     micro_size: int = 6
     max_micro: int = 512
-    merge_distance: float = 0.3
+    merge_distance: float = 0.45
     lexical_weight: float = 0.0
     lexical_dims: int = 64
     center: bool = True
