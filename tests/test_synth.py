@@ -79,7 +79,8 @@ def test_columns_and_dtypes(crm):
     assert list(t["transactions"].columns) == [
         "customer_id", "timestamp", "amount", "order_id", "quantity", "category"]
     assert list(t["feedback"].columns) == [
-        "feedback_id", "customer_id", "timestamp", "channel", "text", "rating", "nps", "resolved_at"]
+        "feedback_id", "customer_id", "timestamp", "channel", "text", "rating", "nps", "resolved_at",
+        "responded_at", "team", "assignee", "status", "resolution_rating"]
     assert list(t["contracts"].columns) == ["customer_id", "start_date", "end_date", "cancelled_at"]
     for name, col in [("customers", "signup_date"), ("transactions", "timestamp"),
                       ("feedback", "timestamp"), ("feedback", "resolved_at"),
@@ -328,7 +329,8 @@ def test_write_and_read_roundtrip(tmp_path):
     assert {p.name for p in out.glob("*.parquet")} == {
         "customers.parquet", "transactions.parquet", "feedback.parquet", "contracts.parquet"}
     assert {p.name for p in (out / "truth").glob("*.parquet")} == {
-        "customers.parquet", "feedback.parquet", "future_transactions.parquet", "future_feedback.parquet"}
+        "customers.parquet", "feedback.parquet", "future_transactions.parquet", "future_feedback.parquet",
+        "events.parquet"}
     assert [p.name for p in tmp_path.iterdir()] == ["synthetic"]  # no temp dirs left
     back = read_crm(out)
     for name, frame in _frames(c).items():

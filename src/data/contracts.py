@@ -90,12 +90,13 @@ CONTRACTS: dict[str, TableContract] = {
     "feedback": TableContract(
         name="feedback",
         required=("feedback_id", "customer_id", "timestamp", "channel", "text"),
-        optional=("rating", "nps", "resolved_at", "urgency"),
+        optional=("rating", "nps", "resolved_at", "urgency", "responded_at", "assignee", "team", "status",
+                  "resolution_rating"),
         id_columns=("feedback_id", "customer_id"),
         unique=("feedback_id",),
-        dates=("timestamp", "resolved_at"),
-        numbers=("rating", "nps"),
-        texts=("channel", "text", "urgency"),
+        dates=("timestamp", "resolved_at", "responded_at"),
+        numbers=("rating", "nps", "resolution_rating"),
+        texts=("channel", "text", "urgency", "assignee", "team", "status"),
         not_in_future=("timestamp",),
         description={
             "feedback_id": "unique id of the feedback item",
@@ -107,6 +108,11 @@ CONTRACTS: dict[str, TableContract] = {
             "nps": "likelihood to recommend 0-10",
             "resolved_at": "when the issue was closed; empty = open",
             "urgency": "high / normal, if your tool already has it",
+            "responded_at": "first response to the customer; empty = not yet answered",
+            "assignee": "person handling the item, when the CRM already routes it",
+            "team": "team owning the item, when the CRM already routes it (wins over the policy's topic map)",
+            "status": "the CRM's own status (open / closed ...); kept as crm_status in the triage queue",
+            "resolution_rating": "the customer's 1-5 rating of how the item was handled",
         },
     ),
     "contracts": TableContract(
@@ -432,6 +438,8 @@ def _value_schema(name: str, now: pd.Timestamp, max_amount: float = float("inf")
             pa.Check.in_range(0, 10, error="nps must be within 0-10"),
             pa.Check(lambda s: s.isna() | (s == s.round()), error="nps must be a whole number"),
         ], nullable=True, required=False)
+        columns["resolution_rating"] = pa.Column(float, checks=[
+            pa.Check.in_range(1, 5, error="resolution_rating must be within 1-5")], nullable=True, required=False)
     return pa.DataFrameSchema(columns, strict=False, coerce=False)
 
 
@@ -468,6 +476,10 @@ def check_values(
         early = frame["resolved_at"].notna() & (frame["resolved_at"] < frame["timestamp"])
         if early.any():
             _fail(name, "resolved_at", "resolved before the feedback was given", frame, early, source)
+    if name == "feedback" and "responded_at" in frame.columns:
+        early = frame["responded_at"].notna() & (frame["responded_at"] < frame["timestamp"])
+        if early.any():
+            _fail(name, "responded_at", "responded before the feedback was given", frame, early, source)
 
 
 #: Tables whose customer_id must exist in the customers table.

@@ -79,6 +79,61 @@ N_TOPICS_P = np.array([0.12, 0.50, 0.38])
 TRANSACTION_COLUMNS = ["customer_id", "timestamp", "amount", "order_id", "quantity", "category"]
 FEEDBACK_COLUMNS = ["feedback_id", "customer_id", "timestamp", "channel", "text", "rating", "nps",
                     "resolved_at"]
+#: Service columns of the feedback table (what the CRM knows about handling each item).
+SERVICE_COLUMNS = ["responded_at", "team", "assignee", "status", "resolution_rating"]
+
+# Teams owning each topic (as in the default policy's topic_teams) and their handling speed:
+# a multiplier of the median first-response time, and an assignee-id prefix.
+TEAMS = {
+    "Quality assurance team": (1.3, "QA"), "Product team": (1.6, "PRD"), "Customer service team": (0.8, "CS"),
+    "Logistics team": (1.4, "LOG"), "Pricing and sales team": (1.0, "SAL"), "After-sales support team": (1.2, "AS"),
+    "Store operations team": (1.1, "STO"),
+}
+TEAM_BY_TOPIC = ("Quality assurance team", "Product team", "Product team", "Customer service team", "Logistics team",
+                 "Pricing and sales team", "After-sales support team", "Logistics team", "Store operations team")
+DEFAULT_TEAM = "Customer service team"
+# Median hours to the first response by feedback channel (survey, email, phone, chat, social, review, app)
+RESPONSE_MEDIAN_H = np.array([20.0, 6.0, 0.25, 0.5, 3.0, 30.0, 4.0])
+ROUTED_CHANNELS = ("email", "phone", "chat")  # these arrive through the service desk, which sets team/assignee
+# the default policy's resolution deadlines (hours) by urgency (high, normal): late handling lowers ratings
+RESOLVE_DEADLINE_H = {"high": 24.0, "normal": 72.0}
+ISSUE_CHANNEL_P = np.array([0.0, 0.15, 0.10, 0.20, 0.05, 0.0, 0.50])  # new app issue: mostly in the app
+
+
+@dataclass(frozen=True)
+class HiddenEvents:
+    """Switchable events for measuring trend alerts and emerging-issue detection.
+
+    * spike: ``spike_multiplier`` x the usual negative mentions of ``spike_topic`` during
+      ``spike_weeks`` whole ISO weeks, starting on the Monday ``spike_weeks_before`` weeks
+      before the week of ``as_of``. The extra items are complaints about that topic (as the
+      only topic, or as the negative one of two) from customers active at the time.
+    * new issue: ``new_issue`` (a key of ``synth_text.NEW_ISSUES``, a problem the default
+      taxonomy does not cover) starts ``new_issue_days_before`` days before ``as_of`` and goes on
+      at ``new_issue_per_1000`` complaints a week per 1,000 customers (Poisson), in both
+      languages, mostly through the app.
+
+    ``None`` for a topic/issue switches that event off. The events do not feed back into churn.
+    Recorded in ``truth["events"]`` and in ``truth["feedback"]["event"]``.
+    """
+
+    spike_topic: str | None = "delivery"
+    spike_multiplier: float = 3.0
+    spike_weeks: int = 2
+    spike_weeks_before: int = 4
+    new_issue: str | None = "app_login"
+    new_issue_days_before: int = 14
+    new_issue_per_1000: float = 0.5
+
+    def __post_init__(self):
+        if self.spike_topic is not None and self.spike_topic not in st.TOPICS:
+            raise ValueError(f"spike_topic must be one of {st.TOPICS}, got {self.spike_topic!r}")
+        if self.new_issue is not None and self.new_issue not in st.NEW_ISSUES:
+            raise ValueError(f"new_issue must be one of {sorted(st.NEW_ISSUES)}, got {self.new_issue!r}")
+        if self.spike_multiplier < 1 or self.spike_weeks < 1 or self.spike_weeks_before < 0:
+            raise ValueError("spike_multiplier must be >= 1, spike_weeks >= 1 and spike_weeks_before >= 0")
+        if self.new_issue_days_before < 0 or self.new_issue_per_1000 < 0:
+            raise ValueError("new_issue_days_before and new_issue_per_1000 must be >= 0")
 
 
 @dataclass
@@ -255,6 +310,7 @@ def generate_crm(
     past_campaign: bool = False,
     campaign_window_days: int = 90,
     surveys: bool = False,
+    events: HiddenEvents | None = None,
 ) -> SyntheticCRM:
     """Generate a synthetic CRM of ``n_customers`` customers.
 
@@ -277,6 +333,12 @@ def generate_crm(
     surveys: add a ``surveys`` table (attribute ratings and an overall score built from
         them with known weights, :mod:`custsat.data.synth_surveys`); the weights go to
         ``truth/survey_weights``. Off, nothing else changes either way.
+    events: hidden events (a complaint spike, a new issue; see :class:`HiddenEvents`), or None
+        (default: none, and every other output is the same as without this option).
+
+    The service columns of the feedback table (first response, team and assignee when the item
+    came through the service desk, CRM status, the customer's rating of the handling) come from
+    separate random streams, so they leave every other column unchanged.
     """
     if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)) or n_customers < 1:
         raise ValueError(f"n_customers must be a positive integer, got {n_customers!r}")
@@ -309,8 +371,10 @@ def generate_crm(
         np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)
     )
 
-    # extra streams for the optional parts (the first six are the same as without them)
-    rng_p, rng_s = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)[6:])
+    # extra streams for the optional parts (the first six are the same as without them):
+    # 6-7 campaign and surveys, 8-9 the feedback service columns and the hidden events
+    rng_p, rng_s, rng_service, rng_events = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(10)[6:])
     if past_campaign and not 30 <= campaign_window_days <= history_days - 30:
         raise ValueError(f"campaign_window_days must be within 30..{history_days - 30}, got {campaign_window_days}")
     width = max(7, len(str(n)))
@@ -329,10 +393,15 @@ def generate_crm(
     fb = {k: v[alive] for k, v in fb.items()}
     tx = plan["tx"] if past_campaign else _transactions(cust, churn_day, end, tx_per_year, rng_t)
     texts = _texts(cust, fb, pii_share, rng_x)
+    texts["event"] = np.full(len(fb["cust"]), "", dtype=object)
+    event_rows: list[dict] = []
+    if events is not None:
+        fb, texts, event_rows = _inject_events(cust, fb, texts, events, as_of_ts, t0, H, end, pii_share, rng_events)
     contracts = _contracts(cust, H, rng_k)
     extra_truth = _campaign_truth(plan, cust, contracts, cid, t0) if past_campaign else {}
 
-    tables, truth = _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end)
+    tables, truth = _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end, rng_service)
+    truth["events"] = _events_table(event_rows, t0)
     truth.update(extra_truth)
     if surveys:
         from custsat.data import synth_surveys
@@ -349,6 +418,7 @@ def generate_crm(
                               "campaign_start": str(t0 + pd.Timedelta(days=H - campaign_window_days)),
                               "holdout": sc.HOLDOUT}} if past_campaign else {}),
         **({"surveys": True} if surveys else {}),
+        **({"events": dict(events.__dict__)} if events is not None else {}),
         "rows": {**{k: len(v) for k, v in tables.items()},
                  **{f"truth/{k}": len(v) for k, v in truth.items()}},
     }
@@ -516,8 +586,14 @@ def _transactions(cust: dict, churn: np.ndarray, end: float, per_year: float,
                 r_src=r, r_day=r_day, r_amount=r_amount, r_qty=r_qty)
 
 
-def _texts(cust: dict, fb: dict, pii_share: float, rng: np.random.Generator) -> dict:
-    """Compose one text per feedback event; return texts and their true labels."""
+def _texts(cust: dict, fb: dict, pii_share: float, rng: np.random.Generator,
+           force_topic: np.ndarray | None = None) -> dict:
+    """Compose one text per feedback event; return texts and their true labels.
+
+    ``force_topic`` (topic index per event, -1 = free) makes that topic one the text is about,
+    with the event's own sentiment (the spike event's extra complaints). The random draws are
+    the same with or without it.
+    """
     banks = _banks()
     m = len(fb["cust"])
     c = fb["cust"]
@@ -559,6 +635,16 @@ def _texts(cust: dict, fb: dict, pii_share: float, rng: np.random.Generator) -> 
     s1[sel], s2[sel], contrast[sel] = 2, 0, True
     sel = neu & (u >= 0.25) & (u < 0.5)
     s1[sel], s2[sel], contrast[sel] = 0, 2, True
+    if force_topic is not None:  # the forced topic takes the clause that carries the event's sentiment
+        forced = force_topic >= 0
+        n_top = np.where(forced & (n_top == 0), 1, n_top)
+        two = n_top == 2
+        one = forced & ~two
+        t1, s1 = np.where(one, force_topic, t1), np.where(one, sent, s1)
+        flat &= ~forced
+        pair = forced & two
+        t1 = np.where(pair & (t1 == force_topic), t2, t1)
+        t2, s2 = np.where(pair, force_topic, t2), np.where(pair, sent, s2)
     # product noun from the category of the customer's usual purchases
     cat = np.where(rng.random(m) < 0.8, cust["pref_cat"][c],
                    rng.choice(len(st.CATEGORIES), size=m, p=CATEGORY_P))
@@ -632,9 +718,11 @@ def _texts(cust: dict, fb: dict, pii_share: float, rng: np.random.Generator) -> 
     sents = np.array(st.SENTIMENTS, dtype=object)
     aspects = np.where(n_top == 0, "", names[t1] + ":" + sents[s1])
     aspects = np.where(two, aspects + ";" + names[t2] + ":" + sents[s2], aspects)
+    # the topic a CRM would route the item by: the more negative one of two
+    owner = np.where(n_top == 0, -1, np.where(two & (s2 < s1), t2, t1))
     return dict(text=texts.to_numpy(dtype=object), language=np.where(zh, "zh", "en").astype(object),
                 topics=topics.astype(object), aspects=aspects.astype(object),
-                n_topics=n_top, traditional=trad, pii=pii_kind, has_order_no=has_order)
+                n_topics=n_top, traditional=trad, pii=pii_kind, has_order_no=has_order, owner_topic=owner)
 
 
 def _add_extras(text: str, lang: str, pii: str, order: bool, rng: random.Random) -> str:
@@ -679,6 +767,178 @@ def _pii_value(kind: str, lang: str, rng: random.Random) -> str:
         card = "62" + digits(14)
         return card if rng.random() < 0.5 else " ".join(card[i:i + 4] for i in range(0, 16, 4))
     raise ValueError(kind)
+
+
+# --------------------------------------------------------------------------------------
+# Hidden events (switched off by default)
+# --------------------------------------------------------------------------------------
+EVENT_COLUMNS = ["event", "kind", "topic", "start", "end", "multiplier", "n_items", "baseline_per_week"]
+
+
+def _active_customers(cust: dict, day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One customer per event day, active then (signed up, not churned), drawn by feedback propensity."""
+    n = len(cust["sat"])
+    weight = np.exp(-0.45 * cust["sat"]) * SEG_FEEDBACK_MULT[cust["segment"]] * np.where(cust["prospect"], 0.4, 1.0)
+    p = weight / weight.sum()
+    out = np.full(len(day), -1, dtype=np.int64)
+    todo = np.arange(len(day))
+    for _ in range(50):  # rejection sampling; almost every customer is active at almost every time
+        if not len(todo):
+            break
+        cand = rng.choice(n, size=len(todo), p=p)
+        churn = cust["churn_day"][cand]
+        ok = (cust["signup"][cand] <= day[todo]) & ~(churn <= day[todo])
+        out[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+    if len(todo):
+        raise ValueError("no active customers for the hidden events (company too small or too young)")
+    return out
+
+
+def _complaints(cust: dict, c: np.ndarray, day: np.ndarray, channel: np.ndarray, rng: np.random.Generator) -> dict:
+    """Feedback-event fields for extra complaints (sentiment negative), as _feedback_events draws them."""
+    m = len(c)
+    z = np.minimum(cust["sat"][c] + 0.75 * rng.standard_normal(m), -0.7 - np.abs(0.3 * rng.standard_normal(m)))
+    rating = np.clip(np.rint(3.1 + 1.1 * z + 0.5 * rng.standard_normal(m)), 1, 5)
+    nps = np.clip(np.rint(7.0 + 1.9 * z + 1.0 * rng.standard_normal(m)), 0, 10)
+    rating = np.where(rng.random(m) < RATING_P[channel], rating, np.nan)
+    nps = np.where(rng.random(m) < NPS_P[channel], nps, np.nan)
+    delay = 1.5 * np.exp(1.1 * rng.standard_normal(m))
+    never = rng.random(m) < 0.08 + 0.12 * _sigmoid(-2 * cust["sat"][c])
+    return dict(cust=c, day=day, z=z, sentiment=np.zeros(m, dtype=np.int64), channel=channel, rating=rating,
+                nps=nps, resolved=np.where(never, np.nan, day + delay), never=never)
+
+
+def _issue_texts(cust: dict, fb: dict, issue: str, rng: np.random.Generator) -> dict:
+    """Complaint texts about a new issue: opener + issue sentence + closer (+ emoji), both languages."""
+    banks = _banks()
+    m = len(fb["cust"])
+    c = fb["cust"]
+    zh = np.where(rng.random(m) < 0.93, cust["lang_zh"][c], ~cust["lang_zh"][c])
+    lang = np.where(zh, 0, 1)
+    entries = [[st.expand(t, lg, "negative", None) for t in st.NEW_ISSUES[issue][lg]] for lg in st.LANGUAGES]
+    bank = _Bank(entries)
+    ls = lang * len(st.SENTIMENTS)  # negative = sentiment 0
+    i_body = bank.sample(lang, rng)
+    io = banks["opener"].sample(ls, rng)
+    ic = banks["closer"].sample(ls, rng)
+    en = lang == 1
+    cap = en & banks["opener"].empty[io]
+    opener = np.where(en, banks["opener"].capital[io], banks["opener"].variants[io])
+    body = np.where(cap, bank.capital[i_body], bank.variants[i_body])
+    text = opener + body + banks["closer"].variants[ic]
+    emo = banks["emoji"].variants[banks["emoji"].sample(np.zeros(m, dtype=np.int64), rng)]
+    text = np.where(rng.random(m) < 0.12, text + emo, text)
+    texts = pd.Series(text, dtype=object)
+    trad = zh & cust["trad"][c] & (rng.random(m) < 0.85)
+    if trad.any():
+        texts[trad] = texts[trad].str.translate(st.S2T)
+    empty = np.full(m, "", dtype=object)
+    return dict(text=texts.to_numpy(dtype=object), language=np.where(zh, "zh", "en").astype(object),
+                topics=empty.copy(), aspects=empty.copy(), n_topics=np.zeros(m, dtype=np.int64), traditional=trad,
+                pii=empty.copy(), has_order_no=np.zeros(m, dtype=bool), owner_topic=np.full(m, -1),
+                event=np.full(m, f"new_issue:{issue}", dtype=object))
+
+
+def _inject_events(cust, fb, texts, events: HiddenEvents, as_of_ts, t0, H, end, pii_share, rng):
+    """Append the hidden events' feedback to ``fb`` / ``texts``; return them and the event records."""
+    rows = []
+    parts_fb, parts_tx = [fb], [texts]
+    as_of_monday = (as_of_ts.normalize() - pd.Timedelta(days=as_of_ts.weekday()))
+    if events.spike_topic is not None:
+        k = st.TOPICS.index(events.spike_topic)
+        start_ts = as_of_monday - pd.Timedelta(weeks=events.spike_weeks_before)
+        start = (start_ts - t0) / pd.Timedelta(days=1)
+        stop = start + 7.0 * events.spike_weeks
+        # the topic's usual negative mentions per week: the 26 weeks before the spike
+        neg_k = np.char.find(texts["aspects"].astype(str), f"{events.spike_topic}:negative") >= 0
+        base = neg_k & (fb["day"] >= start - 182.0) & (fb["day"] < start)
+        per_week = float(base.sum()) / 26.0
+        n_extra = int(rng.poisson((events.spike_multiplier - 1.0) * per_week * events.spike_weeks))
+        day = start + rng.random(n_extra) * (stop - start)
+        c = _active_customers(cust, day, rng)
+        channel = _choice_rows(rng, np.tile(CHANNEL_BY_SENTIMENT[0], (n_extra, 1)))
+        extra = _complaints(cust, c, day, channel, rng)
+        tx = _texts(cust, extra, pii_share, rng, force_topic=np.full(n_extra, k))
+        tx["event"] = np.full(n_extra, f"spike:{events.spike_topic}", dtype=object)
+        parts_fb.append(extra)
+        parts_tx.append(tx)
+        rows.append(dict(event=f"spike:{events.spike_topic}", kind="spike", topic=events.spike_topic, start=start,
+                         end=stop, multiplier=events.spike_multiplier, n_items=n_extra, baseline_per_week=per_week))
+    if events.new_issue is not None:
+        start = H - float(events.new_issue_days_before)
+        rate = events.new_issue_per_1000 * len(cust["sat"]) / 1000.0 / 7.0  # per day
+        n_new = int(rng.poisson(rate * (end - start)))
+        day = np.sort(start + rng.random(n_new) * (end - start))
+        c = _active_customers(cust, day, rng)
+        channel = rng.choice(len(FEEDBACK_CHANNELS), size=n_new, p=ISSUE_CHANNEL_P)
+        extra = _complaints(cust, c, day, channel, rng)
+        parts_fb.append(extra)
+        parts_tx.append(_issue_texts(cust, extra, events.new_issue, rng))
+        rows.append(dict(event=f"new_issue:{events.new_issue}", kind="new_issue", topic=None, start=start, end=end,
+                         multiplier=np.nan, n_items=n_new, baseline_per_week=0.0))
+    fb_out = {key: np.concatenate([p[key] for p in parts_fb]) for key in fb}
+    tx_out = {key: np.concatenate([p[key] for p in parts_tx]) for key in texts}
+    return fb_out, tx_out, rows
+
+
+def _events_table(rows: list[dict], t0: pd.Timestamp) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    for col in ("start", "end"):
+        frame[col] = _to_ts(t0, frame[col].to_numpy(dtype=np.float64)) if len(frame) else pd.Series(
+            dtype="datetime64[ns]")
+    return frame.astype({"multiplier": "float64", "baseline_per_week": "float64", "n_items": "int64"})
+
+
+def _service_fields(fb: dict, texts: dict, urgent: np.ndarray, t0: pd.Timestamp, rng: np.random.Generator) -> dict:
+    """First response, routing, and the rating of the handling, per feedback event (time order of ``fb``).
+
+    Response times vary by channel (phone minutes, reviews a day), team and urgency; weekend
+    items outside phone/chat wait for Monday. Items without a separate response are answered by
+    their resolution. Resolved complaints are rated 1-5 by about a third of the customers, lower
+    when the resolution came after the default deadline or took long.
+    """
+    m = len(fb["day"])
+    owner = texts["owner_topic"]
+    team = np.where(owner >= 0, np.array(TEAM_BY_TOPIC, dtype=object)[np.maximum(owner, 0)], DEFAULT_TEAM)
+    speed = np.array([TEAMS[t][0] for t in team])
+    chan = fb["channel"]
+    hours = RESPONSE_MEDIAN_H[chan] * speed * np.where(urgent, 0.4, 1.0) * np.exp(0.9 * rng.standard_normal(m))
+    weekday = ((t0 + pd.to_timedelta(np.floor(fb["day"]), unit="D")).weekday).to_numpy()
+    live = np.isin(chan, [FEEDBACK_CHANNELS.index("phone"), FEEDBACK_CHANNELS.index("chat")])
+    hours = hours + np.where((weekday >= 5) & ~live, 24.0 * (7 - weekday), 0.0)
+    responded = fb["day"] + hours / 24.0
+    resolved = fb["resolved"]
+    # praise often gets no separate reply (its closing counts); some open complaints were never answered
+    no_reply = np.where(fb["sentiment"] == 2, rng.random(m) < 0.5, rng.random(m) < 0.05)
+    responded = np.where(no_reply, np.nan, responded)
+    responded = np.where(np.isnan(resolved), responded, np.fmin(responded, resolved))
+    routed = np.isin(chan, [FEEDBACK_CHANNELS.index(c) for c in ROUTED_CHANNELS])
+    agent = (rng.random(m) * 6).astype(np.int64) + 1
+    prefix = np.array([TEAMS[t][1] for t in team], dtype=object)
+    assignee = np.where(routed, prefix + "-" + np.char.zfill(agent.astype(str), 2).astype(object), None)
+    took_h = (resolved - fb["day"]) * 24.0
+    deadline = np.where(urgent, RESOLVE_DEADLINE_H["high"], RESOLVE_DEADLINE_H["normal"])
+    late = took_h > deadline
+    raw = 3.3 + 0.8 * fb["z"] - 1.2 * late - 0.6 * (took_h > 120) + 0.7 * rng.standard_normal(m)
+    rated = ~np.isnan(resolved) & (rng.random(m) < np.where(fb["sentiment"] == 2, 0.15, 0.35))
+    rating = np.where(rated, np.clip(np.rint(raw), 1, 5), np.nan)
+    return dict(responded=responded, team=np.where(routed, team, None), assignee=assignee, rating=rating)
+
+
+def _add_service_columns(frame: pd.DataFrame, svc: dict, resolved: np.ndarray, now: float, t0: pd.Timestamp) -> None:
+    """Append SERVICE_COLUMNS to ``frame`` (rows in time order), as known at day ``now``.
+
+    ``svc["responded"]`` and ``resolved`` are in days since ``t0`` (NaN = not (yet) happened).
+    """
+    responded = svc["responded"]
+    frame["responded_at"] = _to_ts(t0, responded)
+    frame["team"] = svc["team"]
+    frame["assignee"] = svc["assignee"]
+    with np.errstate(invalid="ignore"):
+        status = np.where(resolved <= now, "closed", np.where(responded <= now, "in_progress", "new"))
+    frame["status"] = status.astype(object)
+    frame["resolution_rating"] = svc["rating"].astype(np.float64)
 
 
 def _plan_campaign(cust: dict, fb: dict, end: float, annual_churn: float, tx_per_year: float,
@@ -764,7 +1024,7 @@ def _contracts(cust: dict, H: float, rng: np.random.Generator) -> dict:
     return dict(cust=idx, start=start, end=start + 365.0 * terms, cancelled=cancelled)
 
 
-def _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end):
+def _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end, rng_s):
     n = len(cid)
     as_of_day = H
     # --- customers
@@ -834,6 +1094,15 @@ def _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end):
         | pd.Series(topics).str.contains("after_sales|delivery", regex=True).to_numpy()
         | (fb["rating"][f_order] == 1)
     )
+    # --- service columns (their own random stream): appended, the columns above are unchanged
+    svc = _service_fields({key: fb[key][f_order] for key in ("day", "channel", "sentiment", "resolved", "z")},
+                          {"owner_topic": texts["owner_topic"][f_order]}, urgent, t0, rng_s)
+    _add_service_columns(feedback_all, svc, resolved, end, t0)
+    past = slice(0, k_f)
+    cut = {key: (v[past] if isinstance(v, np.ndarray) else v) for key, v in svc.items()}
+    cut["responded"] = np.where(cut["responded"] <= as_of_day, cut["responded"], np.nan)
+    cut["rating"] = np.where(resolved[past] <= as_of_day, cut["rating"], np.nan)
+    _add_service_columns(feedback, cut, np.where(open_at_as_of, np.nan, resolved[past]), as_of_day, t0)
     truth_feedback = pd.DataFrame({
         "feedback_id": fid,
         "customer_id": feedback_all["customer_id"].to_numpy(),
@@ -851,6 +1120,7 @@ def _assemble(cust, fb, texts, tx, contracts, cid, t0, H, end):
         "has_order_no": texts["has_order_no"][f_order],
         "resolved_at": feedback_all["resolved_at"].to_numpy(),
         "never_resolved": fb["never"][f_order],
+        "event": texts["event"][f_order],
     })
     # --- contracts
     contracts_df = pd.DataFrame({

@@ -376,6 +376,42 @@ EMOJI = {
     "positive": ["👍", "😊", "❤️", "🎉", "💯", "😍", "🙏", "👌"],
 }
 
+# Hidden events of the synthetic company (switched off by default; see synth.HiddenEvents).
+# A new issue that the default taxonomy does not cover: app log-in failures, in varied words.
+# Templates avoid the taxonomy's keywords where natural wording allows, as real reports do.
+NEW_ISSUES: dict[str, dict[str, list[str]]] = {
+    "app_login": {
+        "zh": [
+            "App登录不上，一直提示密码错误，可我密码明明是对的", "更新以后就登不进去了，输入验证码也没反应",
+            "验证码等了{n}分钟都收不到，根本没法登录", "账号突然被锁了，登录页面一直转圈",
+            "用手机号登录老是失败，提示网络异常，换了WiFi也一样", "扫码登录扫了{n}次都不行",
+            "找回密码的链接打开是空白页，还是登录不了", "明明注册过，登录时却说账号不存在",
+            "登录页面卡住不动，点登录按钮没有任何反应", "每次登录验证码都校验失败，{i}无语",
+            "微信授权登录一直失败，只能干着急", "人脸识别登录试了{n}次都没通过",
+            "刚登上去就提示会话已过期，又被踢出来了", "{n}天了还是登不上自己的账号",
+            "输入账号密码后一直显示正在登录，然后就没下文了", "换了新手机以后怎么也登录不了",
+        ],
+        "en": [
+            "I can't log in to the app, it keeps saying my password is wrong even though it's right",
+            "since the last update I haven't been able to sign in at all",
+            "the verification code never arrives, so I'm stuck on the login screen",
+            "my account got locked after {n} login attempts for no reason",
+            "login fails every time with a network error, on Wi-Fi and on mobile data",
+            "the password reset link opens a blank page and I still can't get into my account",
+            "it says my account doesn't exist when I try to sign in, but I registered last year",
+            "tapping the sign-in button does nothing, the screen just spins",
+            "I get logged out every few minutes and then can't log back in",
+            "face ID login has failed {n} times in a row",
+            "the two-factor code is always rejected as invalid",
+            "signing in with my phone number keeps failing, {i} frustrating",
+            "stuck on 'verifying' forever whenever I try to log in",
+            "I keep getting 'session expired' right after logging in",
+            "{n} days now and I still can't access my account",
+            "after switching phones I can't sign in anymore",
+        ],
+    },
+}
+
 # Sentences that carry PII, for testing masking. {phone} {email} {idno} {card} {order}.
 PII_TEMPLATES = {
     "zh": {

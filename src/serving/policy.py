@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -226,6 +226,131 @@ class Team(BaseModel):
     zh: str
 
 
+URGENCIES = ("high", "normal")
+
+
+def _check_zone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+    return name
+
+
+class TriageDeadline(BaseModel):
+    """Hours to first response and to resolution for items matching urgency x channel x topic.
+
+    A missing key matches any value; the most specific matching entry wins (ties: the first).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    urgency: str | None = None
+    channel: str | None = None
+    topic: str | None = None
+    respond_hours: float = Field(gt=0)
+    resolve_hours: float = Field(gt=0)
+    clock: Literal["business", "calendar"] = Field(
+        default="business", description="business: count only business hours (when configured); calendar: 24/7.")
+
+    @model_validator(mode="after")
+    def _respond_first(self) -> TriageDeadline:
+        if self.resolve_hours < self.respond_hours:
+            raise ValueError(f"resolve_hours ({self.resolve_hours}) must be >= respond_hours ({self.respond_hours})")
+        return self
+
+
+class TriageBusinessHours(BaseModel):
+    """Opening hours (local wall time in ``timezone``) that business-clock deadlines count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "Asia/Shanghai"
+    start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(default="18:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], description="0 = Monday.")
+    holidays: list[str] = Field(default_factory=list, description="Closed dates, YYYY-MM-DD.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+    @field_validator("weekdays")
+    @classmethod
+    def _valid_days(cls, value: list[int]) -> list[int]:
+        if not value or any(d not in range(7) for d in value):
+            raise ValueError(f"weekdays must be a non-empty list of 0 (Monday) .. 6 (Sunday), got {value}")
+        return sorted(set(value))
+
+    @field_validator("holidays")
+    @classmethod
+    def _valid_dates(cls, value: list[str]) -> list[str]:
+        for day in value:
+            try:
+                pd.Timestamp(str(day))
+            except ValueError:
+                raise ValueError(f"holiday {day!r} is not a date (use YYYY-MM-DD)") from None
+        return [str(d) for d in value]
+
+    @model_validator(mode="after")
+    def _opens_before_closing(self) -> TriageBusinessHours:
+        if self.end <= self.start:
+            raise ValueError(f"business hours end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class TriageWeights(BaseModel):
+    """Weights of the priority score's components (each component lies in [0, 1])."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urgency: float = Field(default=3.0, ge=0)
+    negativity: float = Field(default=2.0, ge=0)
+    repeat: float = Field(default=1.5, ge=0)
+    value: float = Field(default=1.0, ge=0)
+    churn: float = Field(default=1.5, ge=0)
+    overdue: float = Field(default=1.0, ge=0)
+
+
+class TriagePolicy(BaseModel):
+    """The ``triage:`` section: deadlines, business hours, priority weights, windows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lookback_days: int = Field(default=30, ge=1, description="Resolved items stay in the queue this many days.")
+    stale_after_days: int | None = Field(
+        default=180, ge=1, description="Open items received longer ago are left out of the queue (counted apart).")
+    repeat_window_days: int = Field(default=90, ge=1, description="Earlier complaints of the customer counted as repeats.")
+    repeat_saturation: int = Field(default=3, ge=1, description="This many earlier complaints give the full repeat score.")
+    analytics_weeks: int = Field(default=12, ge=1, description="Weeks of follow-up analytics (by week received).")
+    data_timezone: str = Field(default="UTC", description="Time zone of the input's naive timestamps.")
+    business_hours: TriageBusinessHours | None = None
+    deadlines: list[TriageDeadline] = Field(default_factory=lambda: [
+        TriageDeadline(urgency="high", respond_hours=4, resolve_hours=24),
+        TriageDeadline(urgency="normal", respond_hours=24, resolve_hours=72),
+    ])
+    weights: TriageWeights = Field(default_factory=TriageWeights)
+
+    @field_validator("data_timezone")
+    @classmethod
+    def _known_data_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+    @model_validator(mode="after")
+    def _catch_all(self) -> TriagePolicy:
+        general = {d.urgency for d in self.deadlines if d.channel is None and d.topic is None}
+        missing = [u for u in URGENCIES if u not in general and None not in general]
+        if missing:
+            raise ValueError(
+                f"triage.deadlines needs an entry without channel/topic for urgency {missing} "
+                "(or one without urgency), so that every item gets a deadline"
+            )
+        return self
+
+
 class Policy(BaseModel):
     """An ordered set of rules plus a default action (see the module docstring)."""
 
@@ -241,6 +366,7 @@ class Policy(BaseModel):
     default: Action
     topic_teams: dict[str, Team] = Field(default_factory=dict)
     default_team: Team
+    triage: TriagePolicy = Field(default_factory=TriagePolicy)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Policy:
