@@ -100,32 +100,6 @@ def test_single_class_training_rejected(tiny_model_dir):  # noqa: F811
         SentimentClassifier(SentimentConfig(base_model=tiny_model_dir)).fit(["a", "b"], ["positive", "positive"])
 
 
-def test_train_sentiment_logs_and_registers_pyfunc(isolated_settings, tiny_model_dir):  # noqa: F811
-    import mlflow
-
-    from custsat.models.text.train_sentiment import SentimentTrainPlan, train_sentiment
-    from custsat.tracking import champion_version
-
-    zh, en = fixture_reviews()
-    plan = SentimentTrainPlan(max_train_zh=None, max_train_en=None, probe_max_train=40, val_fraction=0.25,
-                              config=SentimentConfig(base_model=tiny_model_dir, max_len=32, epochs=1, seed=0,
-                                                     freeze_layers=1))
-    s = train_sentiment(plan=plan, reviews_zh=zh, reviews_en=en, progress=False, fast=True)
-    assert set(s["metrics"]) == {"model", "tfidf_lr", "frozen_probe"}
-    assert set(s["metrics"]["model"]) == {"zh", "en"}
-    assert s["decision"] == "champion" and champion_version("custsat-sentiment") == s["version"]
-    # no text in two parts (leakage guard)
-    from custsat.models.text.train_sentiment import prepare_sentiment_data
-
-    d = prepare_sentiment_data(plan, 0, zh, en)
-    assert not set(d[d.part == "test"].text) & set(d[d.part != "test"].text)
-    model = mlflow.pyfunc.load_model(s["model_uri"])
-    out = model.predict(pd.DataFrame({"text": ["质量很好", "", "Terrible taste"]}))
-    assert list(out.columns) == ["sentiment", "sentiment_score", "p_negative", "p_neutral", "p_positive",
-                                 "text_truncated"]
-    assert pd.isna(out.loc[1, "sentiment"]) and out.loc[0, "sentiment"] in LABELS
-
-
 def test_urgency_rules():
     assert urgency_flags("产品起火了，差点烧到孩子")["safety"]
     assert urgency_flags("I will contact my lawyer")["legal"]
