@@ -134,10 +134,9 @@ def sentiment_pass(clf, tm: TopicModel | None, texts: list[str], languages: list
         return clf.proba_from_logits(logits), (emb if shared else None), truncated
     if isinstance(clf, SentimentClassifier):
         if joint and wants_emb and _same_base(getattr(clf, "base_model_", None), tm.base_model):
-            from custsat.models.text.joint import JointEncoder
+            from custsat.models.text.joint import joint_encoder_for
 
-            je = JointEncoder(clf, tm._encoder().model_, onnx=getattr(clf, "onnx_flavour_", False),
-                              batch_size=batch_size)
+            je = joint_encoder_for(clf, tm._encoder().model_, getattr(clf, "onnx_flavour_", False), batch_size)
             logits, emb, truncated = je.forward_texts(texts, progress=progress)
             return clf.proba_from_logits(logits), emb, truncated
         logits, _, truncated = clf.forward_texts(texts, progress=progress, batch_size=batch_size)

@@ -178,6 +178,9 @@ def parse_topic_labels(labels: pd.DataFrame, taxonomy: Taxonomy, *, source: str 
 
 
 # ----------------------------------------------------------------------------- keywords
+_LATIN_LETTER = re.compile("[a-z]")
+
+
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
@@ -188,18 +191,26 @@ class KeywordMatcher:
     def __init__(self, taxonomy: Taxonomy):
         self.taxonomy = taxonomy
         self._zh = [[_norm(k) for k in t.keywords_zh] for t in taxonomy.topics]
+        # an ASCII-only text cannot contain a keyword with a non-ASCII character
+        self._zh_ascii = [[k for k in ks if k.isascii()] for ks in self._zh]
         self._en = []
+        self._en_needs_latin = []
         for t in taxonomy.topics:
-            pats = [re.escape(_norm(k)) for k in t.keywords_en]
+            kws = [_norm(k) for k in t.keywords_en]
+            pats = [re.escape(k) for k in kws]
             self._en.append(re.compile(r"(?<![a-z])(?:" + "|".join(pats) + ")") if pats else None)
+            # when every keyword has a Latin letter, a text without one cannot match (skip the scan)
+            self._en_needs_latin.append(bool(kws) and all(_LATIN_LETTER.search(k) for k in kws))
 
     def counts(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), len(self._zh)), np.float32)
         for i, text in enumerate(texts):
             t = _norm(text or "")
-            for j, (zh, en) in enumerate(zip(self._zh, self._en, strict=True)):
+            zh_lists = self._zh_ascii if t.isascii() else self._zh
+            latin = _LATIN_LETTER.search(t) is not None
+            for j, (zh, en, needs_latin) in enumerate(zip(zh_lists, self._en, self._en_needs_latin, strict=True)):
                 n = sum(t.count(k) for k in zh)
-                if en is not None:
+                if en is not None and (latin or not needs_latin):
                     n += len(en.findall(t))
                 out[i, j] = n
         return out
@@ -414,16 +425,17 @@ class TopicModel(BaseEstimator):
         """Topic id lists, most probable first; None for NaN rows (empty text)."""
         ids = np.array(self.tax_.ids)
         thr = self.thresholds_ if self.mode == "supervised" else np.full(len(ids), self.threshold)
+        proba = np.asarray(proba, float)
+        empty = np.isnan(proba).all(1)
+        filled = np.where(np.isnan(proba), -np.inf, proba)
+        order = np.argsort(-filled, axis=1, kind="stable")
+        ranked = np.take_along_axis(filled, order, 1)
+        passes = ranked >= thr[order]
+        if self.mode == "bootstrap":  # nothing passes: keep the top topic when it reaches the floor
+            passes[:, 0] |= ~passes.any(1) & (ranked[:, 0] >= self.top1_floor)
         out: list[list[str] | None] = []
-        for row in proba:
-            if np.isnan(row).all():
-                out.append(None)
-                continue
-            order = np.argsort(-row, kind="stable")
-            chosen = [ids[j] for j in order if row[j] >= thr[j]]
-            if not chosen and self.mode == "bootstrap" and row[order[0]] >= self.top1_floor:
-                chosen = [ids[order[0]]]
-            out.append([str(c) for c in chosen])
+        for row_order, row_pass, is_empty in zip(order, passes, empty, strict=True):
+            out.append(None if is_empty else ids[row_order[row_pass]].tolist())
         return out
 
     def to_frame(self, proba: np.ndarray, texts: Sequence[str] | None = None) -> pd.DataFrame:
