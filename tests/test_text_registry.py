@@ -104,8 +104,8 @@ def test_forced_promotion_is_recorded_and_model_choice_switches(isolated_setting
     assert fast.sentiment_version == f"{SENTIMENT_FAST_MODEL}/{s['registry']['student']['version']}"
     assert quality.sentiment_version == f"{SENTIMENT_MODEL}/{s['registry']['teacher']['version']}"
     assert fast.key != quality.key  # cached labels are kept apart per model
-    from custsat.models.text.served import sentiment_champion
     from custsat.models.text.classify import unwrap_model
+    from custsat.models.text.served import sentiment_champion
 
     assert isinstance(unwrap_model(sentiment_champion("fast")[0]), StudentClassifier)
     with pytest.raises(ValueError, match="fast"):
