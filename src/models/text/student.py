@@ -11,7 +11,9 @@ Distillation (:meth:`StudentClassifier.fit`):
   Texts are the labelled training reviews plus unlabelled CRM-style feedback texts.
 * **Loss** per batch: ``kd_weight * T^2 * KL(teacher || student)`` at temperature ``T`` on the
   logits the teacher's calibration uses (negative/positive in ``band`` mode, all three when
-  neutral is learned), ``+ (1 - kd_weight) * cross-entropy`` on the rows that carry a label,
+  neutral is learned), ``+ (1 - kd_weight) * cross-entropy`` on the rows that carry a label
+  (negative/positive labels over the two polarity logits, so binary reviews do not push the
+  neutral logit down; neutral labels over all three),
   ``+ embed_weight * (1 - cosine(topic_proj(pooled), base embedding))``.
 * The word embeddings stay frozen; the plan is fixed (``epochs`` over token-budget batches,
   linear warm-up and decay), with the optional ``max_minutes`` cut of
@@ -128,6 +130,20 @@ class StudentNet:
         return net
 
 
+def _label_loss(logits, y):
+    """Mean cross-entropy over the labelled rows: polarity labels on the two polarity logits, neutral on three."""
+    import torch
+
+    F = torch.nn.functional
+    polar, neutral = (y == 0) | (y == 2), y == 1
+    parts, n = [], int(polar.sum()) + int(neutral.sum())
+    if bool(polar.any()):
+        parts.append(F.cross_entropy(logits[polar][:, [0, 2]], (y[polar] == 2).long(), reduction="sum"))
+    if bool(neutral.any()):
+        parts.append(F.cross_entropy(logits[neutral], y[neutral], reduction="sum"))
+    return sum(parts) / n if parts else logits.sum() * 0.0
+
+
 def quantize_int8(net):
     """Dynamic int8 copy of ``net``: every ``torch.nn.Linear`` (attention, feed-forward, heads)."""
     import warnings
@@ -181,9 +197,11 @@ class StudentClassifier(BaseEstimator):
         self.net_ = StudentNet.from_teacher(teacher.net_, cfg.layers)
         self.net_.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
         cols = [0, 2] if self.neutral_mode_ == "band" else [0, 1, 2]
-        lab = np.array([-1 if v is None or (isinstance(v, float) and np.isnan(v)) else
-                        (cols.index(LABEL_TO_ID[str(v)]) if LABEL_TO_ID[str(v)] in cols else -1)
+        # labels: 0 negative, 1 neutral, 2 positive, -1 none (unlabelled CRM texts)
+        lab = np.array([-1 if v is None or (isinstance(v, float) and np.isnan(v)) else LABEL_TO_ID[str(v)]
                         for v in (labels if labels is not None else [None] * len(texts))])
+        if self.neutral_mode_ == "band":
+            lab[lab == 1] = -1  # a band teacher has no neutral logit to learn from
         t_logits = torch.from_numpy(np.asarray(teacher_logits, np.float32)[:, cols])
         target_emb = torch.from_numpy(np.asarray(base_embeddings, np.float32))
         lab_t = torch.from_numpy(lab)
@@ -209,9 +227,7 @@ class StudentClassifier(BaseEstimator):
                 logits, topic = self.net_(torch.from_numpy(a), torch.from_numpy(m))
                 s = logits[:, cols]
                 kd = F.kl_div(F.log_softmax(s / T, -1), F.softmax(t_logits[idx] / T, -1), reduction="batchmean") * T * T
-                y = lab_t[idx]
-                has = y >= 0
-                ce = F.cross_entropy(s[has], y[has]) if bool(has.any()) else s.sum() * 0.0
+                ce = _label_loss(logits, lab_t[idx])
                 emb = (1.0 - (topic * target_emb[idx]).sum(-1)).mean()
                 loss = cfg.kd_weight * kd + (1.0 - cfg.kd_weight) * ce + cfg.embed_weight * emb
                 loss.backward()

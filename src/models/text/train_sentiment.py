@@ -5,11 +5,14 @@ One run, in a fixed order (the summary times each part):
 1. **Data.** Real Chinese reviews ``load_reviews_zh()`` (binary; the fetch step holds out 20 % by
    unique text as ``split == 'test'``) and English reviews ``load_reviews_en()`` (the given
    1,000-row test split; ``positive`` = 5 stars, ``negative`` = 1-4 stars). Optional: a
-   hand-labelled 3-class training sample of real reviews (``--labels``), user feedback with a
-   ``sentiment`` or ``rating`` column (1-2 negative, 3 neutral, 4-5 positive). Validation = 10 %
-   of each training part chosen by a seeded hash of the text (stable; no text in two parts).
+   hand-labelled 3-class training sample of real reviews (``--labels``, default
+   ``data/labels/sentiment_3class_train.csv``), user feedback with a ``sentiment`` or ``rating``
+   column (1-2 negative, 3 neutral, 4-5 positive). Validation = 10 % of each review training split
+   and of the feedback, chosen by a seeded hash of the text (stable; no text in two parts).
    Texts of the test splits and of the 3-class evaluation sample never reach training.
-2. **Teacher**: the 12-layer fine-tune (:class:`SentimentClassifier`), calibrated on validation.
+2. **Teacher**: the 12-layer fine-tune on polarity (:class:`SentimentClassifier`); with 3-class
+   rows, a learned neutral class on top (:mod:`custsat.models.text.neutral`), else the
+   validation-calibrated uncertainty band.
 3. **One joint pass** of the teacher and the frozen base encoder over every text of the run
    (:mod:`custsat.models.text.joint`): teacher logits for evaluation and distillation, base
    embeddings for the frozen probe and for the student's topic head.
@@ -121,7 +124,7 @@ def prepare_sentiment_data(plan: SentimentTrainPlan, seed: int, reviews_zh: pd.D
         lab = pd.DataFrame({"text": labelled["text"].astype(str), "label": labelled["sentiment"].astype(str),
                             "language": labelled["language"].astype(str)})
         lab["source"] = "labels"
-        lab["part"] = _labelled_part(lab["text"], seed, plan.val_fraction)
+        lab["part"] = "train"  # the neutral head's settings are chosen by cross-validation on these rows
         parts.append(lab)
     if feedback is not None and len(feedback):
         fb = feedback.copy()
@@ -305,8 +308,12 @@ class _SentimentRun:
         plan, tr, va, te = self.plan, self.part("train"), self.part("val"), self.part("test")
         cfg = plan.config
         cfg.max_minutes = self.clock.minutes_left()
-        self.teacher = SentimentClassifier(cfg).fit(tr.text.tolist(), tr.label.tolist(), va.text.tolist(),
-                                                    va.label.tolist(), progress=self.progress)
+        three = tr[tr.source.isin(["labels", "feedback"])]
+        has_neutral = bool((three.label == "neutral").any())
+        self.teacher = SentimentClassifier(cfg).fit(
+            tr.text.tolist(), tr.label.tolist(), va.text.tolist(), va.label.tolist(), progress=self.progress,
+            neutral_texts=three.text.tolist() if has_neutral else None,
+            neutral_labels=three.label.tolist() if has_neutral else None)
         self.clock.lap("teacher_fit")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.model_dirs["teacher"] = self.teacher.save(models_dir / "sentiment" / stamp)
