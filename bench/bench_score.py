@@ -77,7 +77,12 @@ def register_sentiment(folder: Path) -> None:
     import pandas as pd
 
     from custsat import tracking
-    from custsat.models.registry import SENTIMENT_FAST_MODEL, SENTIMENT_MODEL, GateDecision, apply_decision
+    from custsat.models.registry import (
+        SENTIMENT_FAST_MODEL,
+        SENTIMENT_MODEL,
+        GateDecision,
+        apply_decision,
+    )
     from custsat.models.text.loading import saved_kind
     from custsat.models.text.pyfunc import SentimentPyfunc
 
