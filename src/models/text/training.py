@@ -118,9 +118,14 @@ class TrainingLoop:
 
 
 class _ProgressBar:
-    """rich progress bar on stderr: step/total, loss, examples/s, elapsed and remaining time."""
+    """rich progress bar on stderr: step/total, loss, examples/s, elapsed and remaining time.
+
+    When stderr is not a terminal (a log file, CI), one plain line every 5 % of the steps instead.
+    """
 
     def __init__(self, description: str, total: int):
+        import time as _time
+
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -131,22 +136,37 @@ class _ProgressBar:
             TimeRemainingColumn,
         )
 
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} ex/s"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=False)
-        self._task = self._progress.add_task(description, total=total, loss="-", rate="-")
+        console = Console(stderr=True)
+        self._description, self._total, self._t0, self._clock = description, total, _time.perf_counter(), _time
+        self._every = max(1, total // 20)
+        self._progress = None
+        if console.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} ex/s"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=console, transient=False)
+            self._task = self._progress.add_task(description, total=total, loss="-", rate="-")
 
     def __enter__(self):
-        self._progress.__enter__()
+        if self._progress is not None:
+            self._progress.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self._progress.__exit__(*exc)
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
 
     def update(self, steps: int, loss: float, rate: float) -> None:
-        self._progress.update(self._task, completed=steps, loss=f"{loss:.4f}", rate=f"{rate:.1f}")
+        if self._progress is not None:
+            self._progress.update(self._task, completed=steps, loss=f"{loss:.4f}", rate=f"{rate:.1f}")
+        elif steps % self._every == 0 or steps == self._total:
+            import sys
+
+            elapsed = self._clock.perf_counter() - self._t0
+            eta = elapsed / steps * (self._total - steps)
+            print(f"{self._description}: step {steps}/{self._total}, loss {loss:.4f}, {rate:.1f} ex/s, "
+                  f"elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
