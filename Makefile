@@ -23,7 +23,7 @@ REPORT := reports/scoring_report.html
 # the demo company ran a campaign with control groups 90 days ago and answers surveys
 SYNTH_OPTIONS ?= --past-campaign --surveys
 PAST_LIST := $(SYNTH_DIR)/truth/campaign_list.parquet
-# `make demo TEXT_FAST=--fast` trains a CI-size sentiment model (minutes instead of ~17).
+# `make demo TEXT_FAST=--fast` trains CI-size text models (minutes instead of ~25).
 TEXT_FAST ?=
 
 .PHONY: help setup data synth profile models features train train-text train-churn train-clv \
@@ -62,9 +62,9 @@ features: setup ## Build customer features as of AS_OF into data/processed/featu
 
 train: train-text train-churn train-clv ## Train every model (text, churn, CLV); each run is tracked and registered
 
-train-text: models ## Fine-tune the sentiment model and fit the topic model on real reviews
-	$(CUSTSAT) train sentiment $(TEXT_FAST)
+train-text: models ## Topic model, then the sentiment teacher and its fast student, on real reviews (gated)
 	$(CUSTSAT) train topics
+	$(CUSTSAT) train sentiment $(TEXT_FAST)
 
 train-churn: setup ## Train the churn-risk model on the demo company (champion/challenger)
 	$(CUSTSAT) train churn --data-dir $(SYNTH_DIR)
@@ -90,12 +90,12 @@ what-works: setup ## Did the demo's past campaign work (control groups), who res
 bench: setup ## Benchmarks (features, text, scoring, synthetic data); results in bench/results/
 	mkdir -p bench/results
 	$(BIN)/python bench/bench_features.py
-	$(BIN)/python bench/bench_text.py --n-speed 600 --n-acc 1500
+	$(BIN)/python bench/bench_text.py --n-speed 600
 	$(BIN)/python bench/bench_clv.py --customers 1000000 --threads 2 --report bench/results/bench_clv.json
 	$(BIN)/python bench/bench_whatworks.py --out bench/results/whatworks.json
 	# the issue's full scenario: 1M customers, 10M transactions, ~1M feedback of which ~10% new texts (~25 min),
-	# streamed on one worker per core (the faster, smaller path at this size)
-	CUSTSAT_TEXT_RUNTIME=onnx-int8 $(BIN)/python bench/bench_score.py --sizes 1000000 --new-text-share 0.1 --stream \
+	# streamed on one worker per core (the faster, smaller path at this size); texts by the default model
+	$(BIN)/python bench/bench_score.py --sizes 1000000 --new-text-share 0.1 --stream \
 		--out bench/results/bench_score_with_text.json
 	$(BIN)/python bench/bench_score.py --sizes 100000 1000000 --new-text-share 0
 	# out of core (custsat score --stream): memory bounded by DuckDB's limit, the batch and the chunk size

@@ -59,28 +59,40 @@ def unlabel(tables: dict, share: float, seed: int = 0) -> dict:
 
 
 def champion_sentiment_dir() -> Path | None:
-    """The saved folder of the current project's sentiment champion (None if there is none)."""
-    from custsat.models.text.classify import _unwrap
-    from custsat.tracking import ModelNotFoundError, load_champion
+    """The saved folder of the sentiment model scoring uses by default in this project (the
+    ``custsat-sentiment-fast`` student when one is champion, else ``custsat-sentiment``), or None."""
+    from custsat.models.text.classify import unwrap_model
+    from custsat.models.text.served import sentiment_champion
+    from custsat.tracking import ModelNotFoundError
 
     try:
-        return Path(_unwrap(load_champion("custsat-sentiment")[0]).path_)
+        return Path(unwrap_model(sentiment_champion()[0]).path_)
     except ModelNotFoundError:
         return None
 
 
 def register_sentiment(folder: Path) -> None:
-    """Register a saved sentiment model as the champion of the (temporary) store."""
+    """Register a saved sentiment model (teacher, student or baseline) as the champion of the
+    (temporary) store, under the name scoring looks for by default."""
     import pandas as pd
 
     from custsat import tracking
+    from custsat.models.registry import (
+        SENTIMENT_FAST_MODEL,
+        SENTIMENT_MODEL,
+        GateDecision,
+        apply_decision,
+    )
+    from custsat.models.text.loading import saved_kind
     from custsat.models.text.pyfunc import SentimentPyfunc
 
+    name = SENTIMENT_FAST_MODEL if saved_kind(folder) == "student" else SENTIMENT_MODEL
     with tracking.start_run("sentiment", run_name="bench-sentiment"):
         uri = tracking.log_pyfunc_model(SentimentPyfunc(), name="model", artifacts={"sentiment": str(folder)},
                                         input_example=pd.DataFrame({"text": ["物流很快"]}))
-    version = tracking.register_model(uri, "custsat-sentiment")
-    tracking.promote("custsat-sentiment", version, candidate_score=(1, 1.0), champion_score=None)
+        version = tracking.register_model(uri, name)
+        apply_decision(name, version, GateDecision(tracking.CHAMPION, passed=False, forced=True,
+                                                   reasons=("benchmark store: the project's model, copied",)))
 
 
 def train(n_customers: int, folder: Path) -> None:

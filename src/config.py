@@ -35,7 +35,9 @@ def find_project_dir(start: Path | None = None) -> Path:
     return start
 
 
-TEXT_RUNTIMES = {"torch": False, "onnx-fp32": "fp32", "onnx-int8": "int8", "onnx-int8-all": "int8-all"}
+TEXT_RUNTIMES = {"torch": False, "torch-fp32": False, "onnx-fp32": "fp32", "onnx-int8": "int8",
+                 "onnx-int8-all": "int8-all"}
+TEXT_MODELS = ("fast", "quality")
 
 
 def available_cores() -> int:
@@ -88,7 +90,13 @@ class Settings(BaseSettings):
     )
     text_runtime: str = Field(
         default="torch",
-        description="How `custsat score` runs the text encoders: torch | onnx-fp32 | onnx-int8 | onnx-int8-all.",
+        description="How the text encoders run: torch (the student int8, the teacher fp32) | torch-fp32 | "
+        "onnx-fp32 | onnx-int8 | onnx-int8-all (ONNX Runtime for the teacher).",
+    )
+    text_model: str = Field(
+        default="fast",
+        description="Which sentiment model scoring uses: fast (the distilled student, custsat-sentiment-fast) "
+        "or quality (the 12-layer teacher, custsat-sentiment).",
     )
     text_threads: int | None = Field(
         default=None, description="CPU threads of the text encoders (torch and ONNX Runtime); default: every core."
@@ -162,6 +170,11 @@ def disable_library_telemetry() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+def quiet_artifact_transfers() -> None:
+    """MLflow's per-file "Downloading artifacts" bars stay off (logging a model prints a dozen) unless set."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def spark_environment() -> None:

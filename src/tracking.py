@@ -368,8 +368,10 @@ def train_command(model_name: str) -> str:
     return "make train-" + model_name.removeprefix("custsat-")
 
 
-def load_champion(model_name: str) -> tuple[Any, str]:
-    """Load the ``champion`` of ``model_name`` as a pyfunc model; return (model, version)."""
+def load_champion(model_name: str, *, model_config: Mapping[str, Any] | None = None) -> tuple[Any, str]:
+    """Load the ``champion`` of ``model_name`` as a pyfunc model; return (model, version).
+
+    ``model_config`` reaches the pyfunc's ``load_context`` (e.g. the text runtime)."""
     version = champion_version(model_name)
     if version is None:
         raise ModelNotFoundError(
@@ -377,18 +379,19 @@ def load_champion(model_name: str) -> tuple[Any, str]:
             f"{get_settings().resolved_tracking_uri}. Train it with `{train_command(model_name)}` "
             "(or `make train` for all models)."
         )
-    return load_version(model_name, version), version
+    return load_version(model_name, version, model_config=model_config), version
 
 
-def load_version(model_name: str, version: str) -> Any:
+def load_version(model_name: str, version: str, *, model_config: Mapping[str, Any] | None = None) -> Any:
     """Load one registered version of ``model_name`` as a pyfunc model."""
-    return load_model_uri(f"models:/{model_name}/{version}")
+    return load_model_uri(f"models:/{model_name}/{version}", model_config=model_config)
 
 
-def load_model_uri(uri: str) -> Any:
-    """Load a pyfunc model from any MLflow model URI (``runs:/…``, ``models:/…``, a path)."""
+def load_model_uri(uri: str, *, model_config: Mapping[str, Any] | None = None) -> Any:
+    """Load a pyfunc model from any MLflow model URI (``runs:/…``, ``models:/…``, a path);
+    ``model_config`` is handed to the model's ``load_context``."""
     configure()
-    return _mlflow().pyfunc.load_model(str(uri))
+    return _mlflow().pyfunc.load_model(str(uri), model_config=dict(model_config) if model_config else None)
 
 
 def version_tags(model_name: str, version: str) -> dict[str, str]:

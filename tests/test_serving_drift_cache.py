@@ -112,7 +112,7 @@ def test_text_adapter_uses_champions_and_bootstrap_fallback(monkeypatch):
     sentiment = object()
     seen = {}
 
-    def fake_load_champion(name):
+    def fake_load_champion(name, model_config=None):
         if name == "custsat-sentiment":
             return sentiment, "7"
         raise tracking.ModelNotFoundError(f"No champion version of model '{name}'")
@@ -122,14 +122,16 @@ def test_text_adapter_uses_champions_and_bootstrap_fallback(monkeypatch):
         return frame.assign(sentiment="neutral", topics="")
 
     monkeypatch.setattr(tracking, "load_champion", fake_load_champion)
+    monkeypatch.setattr(tracking, "champion_version", lambda name: "7" if name == "custsat-sentiment" else None)
     monkeypatch.setattr(classify_mod, "bootstrap_topic_model", lambda: "bootstrap-model")
     monkeypatch.setattr(classify_mod, "classify_feedback", fake_classify)
     models = load_text_models()
-    assert models.sentiment_version == "7" and models.topic_version.startswith("bootstrap-")
+    # no student promoted yet: the default (fast) falls back to the teacher's champion
+    assert models.sentiment_version == "custsat-sentiment/7" and models.topic_version.startswith("bootstrap-")
     out = models.classify(pd.DataFrame({"text": ["a", "b"]}))
     assert seen == {"sentiment": sentiment, "topics": "bootstrap-model"} and len(out) == 2
 
-    def no_models(name):
+    def no_models(name, model_config=None):
         raise tracking.ModelNotFoundError(f"No champion version of model '{name}'. Train it with `make train-sentiment`")
 
     monkeypatch.setattr(tracking, "load_champion", no_models)

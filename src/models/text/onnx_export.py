@@ -3,7 +3,8 @@
 ``export(module, out_dir)`` writes ``model.onnx`` (fp32; inputs ``input_ids``,
 ``attention_mask`` int64 [batch, tokens]) and an int8 copy: ONNX Runtime dynamic quantization
 (int8 weights of MatMul/Gemm, activations quantized on the fly; the embedding lookup stays
-fp32). Sessions use ``CUSTSAT_TORCH_THREADS`` (default 2) intra-op threads.
+fp32). Sessions use as many intra-op threads as torch (``encoder.set_threads``, which callers set
+from ``settings.text_thread_count``).
 
 Two int8 flavours (``quantized=``):
 
@@ -20,7 +21,6 @@ layers; ``"int8"`` quantizes all of it.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -129,9 +129,10 @@ def _session_for(d: Path, module_fn, output_names: list[str], quantized: bool | 
 
 def _session(path: Path):
     import onnxruntime as ort
+    import torch
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = int(os.environ.get("CUSTSAT_TORCH_THREADS", 2))
+    so.intra_op_num_threads = torch.get_num_threads()
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])

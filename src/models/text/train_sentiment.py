@@ -1,20 +1,37 @@
-"""Train, evaluate, log and register the sentiment model (``custsat train sentiment``).
+"""Train, evaluate, gate and register the sentiment models (``custsat train sentiment``).
 
-Data (real): Chinese reviews ``load_reviews_zh()`` (binary; the fetch step holds out 20 % by
-unique text as ``split == 'test'``) and English reviews ``load_reviews_en()`` (the given
-1,000-row test split; ``positive`` = 5 stars "great", ``negative`` = other). Optional user
-feedback adds weak labels (``sentiment`` column, or ``rating`` 1-2/3/4-5). Validation = 10 %
-of each training split chosen by a seeded hash of the text (stable, no text in two splits).
+One run, in a fixed order (the summary times each part):
 
-Baselines fitted on the same training rows and scored on the same test rows: TF-IDF (char
-1-3-grams for zh, word 1-2-grams for en) + logistic regression; logistic regression on frozen
-base-model embeddings (the "probe", on a subsample of at most ``probe_max_train`` rows).
+1. **Data.** Real Chinese reviews ``load_reviews_zh()`` (binary; the fetch step holds out 20 % by
+   unique text as ``split == 'test'``) and English reviews ``load_reviews_en()`` (the given
+   1,000-row test split; ``positive`` = 5 stars, ``negative`` = 1-4 stars). Optional: a
+   hand-labelled 3-class training sample of real reviews (``--labels``, default
+   ``data/labels/sentiment_3class_train.csv``), user feedback with a ``sentiment`` or ``rating``
+   column (1-2 negative, 3 neutral, 4-5 positive). Validation = 10 % of each review training split
+   and of the feedback, chosen by a seeded hash of the text (stable; no text in two parts).
+   Texts of the test splits and of the 3-class evaluation sample never reach training.
+2. **Teacher**: the 12-layer fine-tune on polarity (:class:`SentimentClassifier`); with 3-class
+   rows, a learned neutral class on top (:mod:`custsat.models.text.neutral`), else the
+   validation-calibrated uncertainty band.
+3. **One joint pass** of the teacher and the frozen base encoder over every text of the run
+   (:mod:`custsat.models.text.joint`): teacher logits for evaluation and distillation, base
+   embeddings for the frozen probe and for the student's topic head.
+4. **Baselines** on the same training rows, scored on the same test rows: TF-IDF + logistic
+   regression, and logistic regression on the frozen base embeddings
+   (:mod:`custsat.models.text.baselines`).
+5. **Student** (:mod:`custsat.models.text.student`), distilled on the training texts plus
+   ``crm_texts`` unlabelled synthetic CRM feedback texts, evaluated int8 as it is served.
+6. **Gate and registry** (:mod:`custsat.models.registry`): the teacher becomes the
+   ``custsat-sentiment`` champion only if its polarity accuracy beats both baselines on both
+   languages and the current champion on the same held-out rows; the student likewise for
+   ``custsat-sentiment-fast``. Otherwise it is registered as ``challenger``, the reasons recorded.
+   A run cut short by ``max_minutes`` is never promoted. With no champion yet and a losing
+   teacher, the best baseline is registered and serves as the ``custsat-sentiment`` champion.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,35 +39,39 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from custsat.models.text.evaluation import polarity_metrics, three_class_metrics
 from custsat.models.text.sentiment import (
     LABELS,
     SentimentClassifier,
     SentimentConfig,
     ratings_to_labels,
 )
+from custsat.models.text.student import StudentClassifier, StudentConfig
 
-MODEL_NAME = "custsat-sentiment"
+LANGUAGES = ("zh", "en")
 
 
 @dataclass
 class SentimentTrainPlan:
-    """How much data a run uses. ``None`` = all rows."""
+    """How much data a run uses (``None`` = all rows) and the fixed training plans."""
 
-    # all real training rows (zh ~11.2k, en ~3.6k after validation); the fine-tune's time budget
-    # (SentimentConfig.time_budget_s) decides how many of them one run gets through
     max_train_zh: int | None = None
     max_train_en: int | None = None
     max_test_zh: int | None = None
     max_test_en: int | None = None
-    probe_max_train: int = 3000
     val_fraction: float = 0.1
+    crm_texts: int = 6000
+    student: bool = True
+    max_minutes: float | None = None
     config: SentimentConfig = field(default_factory=SentimentConfig)
+    student_config: StudentConfig = field(default_factory=StudentConfig)
 
     @classmethod
     def fast(cls) -> SentimentTrainPlan:
-        """CI-size run (about a minute on 2 cores with the real base model)."""
-        return cls(max_train_zh=400, max_train_en=200, max_test_zh=300, max_test_en=200, probe_max_train=400,
-                   config=SentimentConfig(max_len=64, time_budget_s=90))
+        """CI-size run (a few minutes on 2 cores with the real base model)."""
+        return cls(max_train_zh=400, max_train_en=200, max_test_zh=300, max_test_en=200, crm_texts=200,
+                   config=SentimentConfig(max_len=64),
+                   student_config=StudentConfig(max_len=64, layers=(0, 4, 8, 11)))
 
 
 def _hash_unit(text: str, seed: int, salt: str = "val") -> float:
@@ -64,10 +85,19 @@ def _sample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     return df.sample(n=n, random_state=seed).sort_index()
 
 
+def _labelled_part(texts: pd.Series, seed: int, val_fraction: float) -> np.ndarray:
+    return np.where(texts.map(lambda t: _hash_unit(t, seed) < val_fraction), "val", "train")
+
+
 def prepare_sentiment_data(plan: SentimentTrainPlan, seed: int, reviews_zh: pd.DataFrame | None = None,
-                           reviews_en: pd.DataFrame | None = None, feedback: pd.DataFrame | None = None
+                           reviews_en: pd.DataFrame | None = None, feedback: pd.DataFrame | None = None,
+                           labelled: pd.DataFrame | None = None, exclude_texts: set[str] | None = None
                            ) -> pd.DataFrame:
-    """One frame: text, label, language, part ('train'/'val'/'test'), source."""
+    """One frame: text, label, language, part ('train'/'val'/'test'), source.
+
+    ``labelled``: hand-labelled 3-class rows (text, sentiment, language); ``exclude_texts``:
+    texts that must never be trained on (e.g. an evaluation sample); test texts never are.
+    """
     if reviews_zh is None or reviews_en is None:
         from custsat.data.fetch import load_reviews_en, load_reviews_zh
 
@@ -84,12 +114,18 @@ def prepare_sentiment_data(plan: SentimentTrainPlan, seed: int, reviews_zh: pd.D
         d["language"], d["source"] = lang, f"reviews_{lang}"
         test = _sample(d[d["split"] == "test"], nte, seed)
         train = d[d["split"] != "test"]
-        train = train[~train["text"].isin(set(test["text"]))]  # leakage guard
+        train = train[~train["text"].isin(set(d.loc[d["split"] == "test", "text"]))]  # leakage guard
         is_val = train["text"].map(lambda t: _hash_unit(t, seed) < plan.val_fraction)
         val, train = train[is_val], _sample(train[~is_val], ntr, seed)
         if ntr is not None:
             val = _sample(val, max(50, ntr // 8), seed)
         parts += [train.assign(part="train"), val.assign(part="val"), test.assign(part="test")]
+    if labelled is not None and len(labelled):
+        lab = pd.DataFrame({"text": labelled["text"].astype(str), "label": labelled["sentiment"].astype(str),
+                            "language": labelled["language"].astype(str)})
+        lab["source"] = "labels"
+        lab["part"] = "train"  # the neutral head's settings are chosen by cross-validation on these rows
+        parts.append(lab)
     if feedback is not None and len(feedback):
         fb = feedback.copy()
         if "sentiment" in fb.columns:
@@ -102,201 +138,310 @@ def prepare_sentiment_data(plan: SentimentTrainPlan, seed: int, reviews_zh: pd.D
         fb = fb[fb["label"].isin(LABELS) & fb["text"].str.strip().ne("")]
         from custsat.privacy import detect_language
 
-        fb["language"] = fb["text"].map(lambda t: detect_language(t) or "unknown")
-        fb["source"], fb["split"] = "feedback", "train"
-        fb["part"] = np.where(fb["text"].map(lambda t: _hash_unit(t, seed) < plan.val_fraction), "val", "train")
+        fb["language"] = fb["text"].map(lambda t: "en" if detect_language(t) == "en" else "zh")
+        fb["source"] = "feedback"
+        fb["part"] = _labelled_part(fb["text"], seed, plan.val_fraction)
         parts.append(fb)
-    out = pd.concat(parts, ignore_index=True)
-    return out[["text", "label", "language", "part", "source"]]
+    out = pd.concat(parts, ignore_index=True)[["text", "label", "language", "part", "source"]]
+    test_texts = set(out.loc[out.part == "test", "text"])
+    banned = test_texts | set(exclude_texts or ())
+    leak = out.part.ne("test") & out.text.isin(banned)
+    return out[~leak].reset_index(drop=True)
 
 
-def binary_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict:
-    """Accuracy / macro-F1 of positive-vs-negative (p_pos >= p_neg) plus a 2x3 confusion matrix."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+def crm_distillation_texts(n: int, seed: int) -> list[str]:
+    """``n`` distinct synthetic CRM feedback texts (unlabelled, for distillation)."""
+    if n <= 0:
+        return []
+    from custsat.data.synth import generate_crm
 
-    yb = (np.asarray(y_true) == "positive").astype(int)
-    pb = (proba[:, 2] >= proba[:, 0]).astype(int)
-    pred3 = np.array(LABELS)[proba.argmax(1)]
-    cm3 = pd.crosstab(pd.Series(np.asarray(y_true), name="true"), pd.Series(pred3, name="pred")).reindex(
-        index=["negative", "positive"], columns=list(LABELS), fill_value=0)
-    decided = pred3 != "neutral"
-    return {
-        "accuracy": float(accuracy_score(yb, pb)),
-        "macro_f1": float(f1_score(yb, pb, average="macro")),
-        "confusion_binary": confusion_matrix(yb, pb, labels=[0, 1]).tolist(),
-        "confusion_3way": cm3.values.tolist(),
-        "neutral_share": float(1 - decided.mean()),
-        "accuracy_outside_neutral": float((pb[decided] == yb[decided]).mean()) if decided.any() else float("nan"),
-        "n": int(len(yb)),
-    }
+    texts: list[str] = []
+    customers = max(200, n)
+    while len(texts) < n and customers < 50 * n:
+        fb = generate_crm(customers, seed=seed + 1).tables["feedback"]
+        texts = list(dict.fromkeys(t for t in fb["text"].astype(str) if t.strip()))
+        customers *= 2
+    return texts[:n]
 
 
-def run_baselines(data: pd.DataFrame, seed: int, probe_max_train: int, base_model: str | None,
-                  max_len: int) -> dict:
-    """TF-IDF + LR and frozen-embedding probe, per language; returns {name: {lang: metrics}}."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+@dataclass
+class RunClock:
+    """Wall-clock seconds per part of the run, and what is left of ``max_minutes``."""
 
-    from custsat.models.text.encoder import TextEncoder
+    max_minutes: float | None = None
+    parts: dict = field(default_factory=dict)
 
-    res: dict = {"tfidf_lr": {}, "frozen_probe": {}}
-    enc = TextEncoder(base_model, max_len=max_len).load()
-    for lang in ("zh", "en"):
-        tr = data[(data.language == lang) & (data.part.isin(["train", "val"]))]
-        te = data[(data.language == lang) & (data.part == "test")]
-        if tr.empty or te.empty:
-            continue
-        vec = (TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True) if lang == "zh"
-               else TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True))
-        xtr, xte = vec.fit_transform(tr.text), vec.transform(te.text)
-        lr = LogisticRegression(C=4.0, max_iter=3000).fit(xtr, tr.label)
-        p = lr.predict_proba(xte)[:, list(lr.classes_).index("positive")]
-        res["tfidf_lr"][lang] = binary_metrics(te.label.to_numpy(), np.stack([1 - p, 0 * p, p], 1))
-        share = sum(data.language.isin(["zh", "en"]) & data.part.isin(["train", "val"]))
-        n_probe = max(50, int(probe_max_train * len(tr) / max(1, share)))
-        trs = tr.sample(n=min(len(tr), n_probe), random_state=seed)
-        etr, ete = enc.embed(trs.text.tolist()), enc.embed(te.text.tolist())
-        lr = LogisticRegression(C=10.0, max_iter=3000).fit(etr, trs.label)
-        p = lr.predict_proba(ete)[:, list(lr.classes_).index("positive")]
-        res["frozen_probe"][lang] = binary_metrics(te.label.to_numpy(), np.stack([1 - p, 0 * p, p], 1))
-        res["frozen_probe"][lang]["n_train"] = int(len(trs))
-    return res
+    def __post_init__(self):
+        self._t0 = self._mark = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.parts[name] = round(self.parts.get(name, 0.0) + now - self._mark, 2)
+        self._mark = now
+
+    def minutes_left(self) -> float | None:
+        if not self.max_minutes:
+            return None
+        # a spent budget still gives a positive limit: the next loop stops before its first step
+        return max(1e-9, self.max_minutes - (time.perf_counter() - self._t0) / 60.0)
+
+    @property
+    def total(self) -> float:
+        return round(time.perf_counter() - self._t0, 2)
 
 
-def _champion_score(client, name: str) -> tuple | None:
-    from custsat.tracking import champion_version
-
-    v = champion_version(name)
-    if v is None:
-        return None
-    mv = client.get_model_version(name, v)
-    tags = mv.tags or {}
-    if "selection_score" in tags:
-        return tuple(json.loads(tags["selection_score"]))
-    return None
+def evaluate_polarity(proba: np.ndarray, test: pd.DataFrame) -> dict:
+    """Binary metrics per language of ``proba`` (rows of ``test``)."""
+    out = {}
+    for lang in LANGUAGES:
+        m = (test.language == lang).to_numpy()
+        if m.any():
+            out[lang] = polarity_metrics(test.label.to_numpy()[m], proba[m])
+    return out
 
 
-def train_sentiment(fast: bool = False, plan: SentimentTrainPlan | None = None, feedback: pd.DataFrame | None = None,
-                    reviews_zh: pd.DataFrame | None = None, reviews_en: pd.DataFrame | None = None,
-                    register: bool = True, run_baseline: bool = True, out_dir: str | Path | None = None,
-                    progress: bool = True, log_steps: bool = False) -> dict:
-    """Fine-tune, evaluate against baselines, log to MLflow and register ``custsat-sentiment``.
+def train_sentiment(fast: bool = False, plan: SentimentTrainPlan | None = None, *, seed: int | None = None,
+                    threads: int | None = None, feedback: pd.DataFrame | None = None,
+                    labelled: pd.DataFrame | str | Path | None = None, reviews_zh: pd.DataFrame | None = None,
+                    reviews_en: pd.DataFrame | None = None, three_class_eval: pd.DataFrame | None = None,
+                    topic_eval: pd.DataFrame | None = None, crm_texts: list[str] | None = None,
+                    register: bool = True, force: bool = False, out_dir: str | Path | None = None,
+                    progress: bool = True) -> dict:
+    """Run the whole sentiment training (see the module doc) and return its summary.
 
-    Returns a summary dict (metrics per language and model, timings, model uri/version).
-    Total wall time of the default plan is kept under 20 minutes on 2 cores by a time budget
-    on the fine-tuning loop (``SentimentConfig.time_budget_s``) and data subsampling.
+    ``seed``/``threads`` default to ``settings.seed`` / ``settings.text_thread_count``;
+    ``three_class_eval`` defaults to ``data/labels/sentiment_3class_eval.csv`` when it exists,
+    ``topic_eval`` to ``data/labels/topics_eval.csv`` (used to report the student's topic F1).
     """
     from custsat.config import get_settings
+    from custsat.models.text.encoder import set_threads
+    from custsat.models.text.training import quiet_libraries
 
-    t_start = time.perf_counter()
-    c_start = time.process_time()
     settings = get_settings()
     plan = plan or (SentimentTrainPlan.fast() if fast else SentimentTrainPlan())
-    seed = plan.config.seed if plan.config.seed is not None else settings.seed
-    plan.config.seed = seed
-    data = prepare_sentiment_data(plan, seed, reviews_zh, reviews_en, feedback)
-    tr, va = (data[data.part == p] for p in ("train", "val"))
-    clf = SentimentClassifier(plan.config).fit(tr.text.tolist(), tr.label.tolist(), va.text.tolist(),
-                                               va.label.tolist(), progress=progress, progress_log=log_steps)
-    out_dir = Path(out_dir) if out_dir else settings.models_dir / "sentiment" / time.strftime("%Y%m%d-%H%M%S")
-    clf.save(out_dir)
-    return evaluate_and_register(clf, out_dir, data, plan, fast=fast, register=register, run_baseline=run_baseline,
-                                 progress=progress, t_start=t_start, c_start=c_start)
+    seed = settings.seed if seed is None else seed
+    plan.config.seed = plan.student_config.seed = seed
+    clock = RunClock(plan.max_minutes)
+    with quiet_libraries():
+        set_threads(threads or settings.text_thread_count)
+        labelled = _three_class_train(labelled)
+        if three_class_eval is None:
+            three_class_eval = _default_three_class_eval()
+        if topic_eval is None:
+            topic_eval = _default_topic_eval()
+        held_apart = set(three_class_eval["text"]) if three_class_eval is not None else set()
+        if topic_eval is not None:
+            held_apart |= set(topic_eval["text"])
+        data = prepare_sentiment_data(plan, seed, reviews_zh, reviews_en, feedback, labelled, held_apart)
+        crm = crm_distillation_texts(plan.crm_texts, seed) if crm_texts is None and plan.student else (crm_texts or [])
+        crm = [t for t in crm if t not in held_apart]
+        clock.lap("prepare_data")
+        run = _SentimentRun(plan, data, crm, three_class_eval, topic_eval, clock, progress, seed)
+        summary = run.execute(settings.models_dir if out_dir is None else Path(out_dir))
+        if register:
+            from custsat.models.text.register_sentiment import register_run
 
-
-def evaluate_and_register(clf: SentimentClassifier, out_dir: str | Path, data: pd.DataFrame, plan: SentimentTrainPlan,
-                          fast: bool = False, register: bool = True, run_baseline: bool = True, progress: bool = True,
-                          t_start: float | None = None, c_start: float | None = None) -> dict:
-    """Score a fitted (or re-loaded) classifier on ``data``'s test part next to the baselines, write
-    ``train_summary.json`` into ``out_dir`` and (optionally) log + register it in MLflow.
-
-    ``data`` must come from :func:`prepare_sentiment_data` with the plan used for training (the
-    same seed gives the same train/validation/test rows).
-    """
-    from custsat.privacy import mask_pii
-
-    out_dir = Path(out_dir)
-    t_start = time.perf_counter() if t_start is None else t_start
-    c_start = time.process_time() if c_start is None else c_start
-    te = data[data.part == "test"]
-    t_eval0 = time.perf_counter()
-    logits, _, trunc = clf.forward_texts(te.text.tolist(), progress=progress)
-    proba = clf.proba_from_logits(logits)
-    t_eval = time.perf_counter() - t_eval0
-    metrics: dict = {"model": {}}
-    errors = []
-    for lang in ("zh", "en"):
-        m = (te.language == lang).to_numpy()
-        if not m.any():
-            continue
-        metrics["model"][lang] = binary_metrics(te.label.to_numpy()[m], proba[m])
-        pred = np.where(proba[m, 2] >= proba[m, 0], "positive", "negative")
-        wrong = np.flatnonzero(pred != te.label.to_numpy()[m])[:40]
-        sub = te[m].iloc[wrong]
-        errors.append(pd.DataFrame({"language": lang, "text": sub.text.map(lambda t: mask_pii(t)[:300]),
-                                    "label": sub.label, "p_positive": proba[m][wrong, 2]}))
-    t_base = 0.0
-    if run_baseline:
-        t_b = time.perf_counter()
-        metrics.update(run_baselines(data, plan.config.seed or 0, plan.probe_max_train, plan.config.base_model,
-                                     plan.config.max_len))
-        t_base = time.perf_counter() - t_b
-    summary = {
-        "metrics": metrics, "fit_seconds": clf.train_seconds_, "test_predict_seconds": t_eval,
-        "baseline_seconds": t_base, "total_seconds": time.perf_counter() - t_start,
-        "total_cpu_seconds": time.process_time() - c_start,
-        "fit_cpu_seconds": getattr(clf, "train_cpu_seconds_", None), "train_steps": clf.train_steps_,
-        "planned_steps": getattr(clf, "planned_steps_", None), "scheduled_steps": getattr(clf, "scheduled_steps_", None),
-        "stopped_by_budget": getattr(clf, "stopped_by_budget_", None),
-        "examples_seen": getattr(clf, "train_examples_seen_", None),
-        "neutral_mode": clf.neutral_mode_, "temperature": clf.temperature_, "band": clf.band_,
-        "n_rows": {f"{k[0]}_{k[1]}": int(v) for k, v in data.groupby(["language", "part"]).size().items()},
-        "model_dir": str(out_dir), "truncated_test_share": float(np.mean(trunc)) if len(trunc) else 0.0,
-        "fast": bool(fast),
-    }
-    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    if register:
-        summary.update(_log_and_register(clf, out_dir, summary, data, errors, plan, fast))
+            summary["registry"] = register_run(run, summary, force=force, fast=fast)
+            clock.lap("register")
+    summary["seconds"] = dict(clock.parts, total=clock.total)
     return summary
 
 
-def _log_and_register(clf, out_dir: Path, summary: dict, data: pd.DataFrame, errors: list, plan, fast: bool) -> dict:
-    import mlflow
+def _three_class_train(labelled) -> pd.DataFrame | None:
+    """The hand-labelled 3-class training sample: a frame, a file, or the default file when present."""
+    from custsat.models.text.evaluation import (
+        THREE_CLASS_TRAIN,
+        default_label_path,
+        read_three_class_labels,
+    )
 
-    from custsat import tracking
-    from custsat.models.text.pyfunc import SentimentPyfunc
+    if isinstance(labelled, pd.DataFrame):
+        return labelled
+    path = Path(labelled) if labelled is not None else default_label_path(THREE_CLASS_TRAIN)
+    if labelled is None and not path.exists():
+        return None
+    return read_three_class_labels(path)
 
-    params = {f"cfg_{k}": v for k, v in asdict(plan.config).items() if k != "extra"}
-    params.update({"max_train_zh": plan.max_train_zh, "max_train_en": plan.max_train_en, "fast": fast,
-                   "probe_max_train": plan.probe_max_train, "neutral_mode": clf.neutral_mode_})
-    fp = tracking.fingerprint_frames(data[["text", "label", "part"]])
-    with tracking.start_run("sentiment", run_name="sentiment-fast" if fast else "sentiment", data_fingerprint=fp,
-                            params=params) as run:
-        flat = {}
-        for model_name, per_lang in summary["metrics"].items():
-            for lang, m in per_lang.items():
-                for k in ("accuracy", "macro_f1", "neutral_share", "accuracy_outside_neutral"):
-                    if k in m and m[k] == m[k]:
-                        flat[f"{model_name}_{lang}_{k}"] = m[k]
-        for k in ("fit_seconds", "test_predict_seconds", "baseline_seconds", "total_seconds", "temperature", "band",
-                  "total_cpu_seconds", "fit_cpu_seconds",
-                  "train_steps", "examples_seen", "truncated_test_share"):
-            flat[k] = float(summary[k])
-        mlflow.log_metrics(flat)
-        mlflow.log_dict(summary["metrics"], "metrics/confusion_and_metrics.json")
-        mlflow.log_dict({"train_log": clf.train_log_}, "metrics/train_log.json")
-        if errors:
-            err = pd.concat(errors, ignore_index=True)
-            mlflow.log_text(err.to_csv(index=False), "errors/sample_errors_pii_masked.csv")
-        uri = tracking.log_pyfunc_model(
-            SentimentPyfunc(), name="model", artifacts={"sentiment": str(out_dir)},
-            input_example=pd.DataFrame({"text": ["物流很快，质量不错", "Terrible, it broke after a day."]}),
-        )
-        version = tracking.register_model(uri, MODEL_NAME)
-        accs = [m["accuracy"] for m in summary["metrics"]["model"].values()]
-        score = (0 if fast else 1, float(np.mean(accs)))
-        client = mlflow.MlflowClient()
-        client.set_model_version_tag(MODEL_NAME, version, "selection_score", json.dumps(list(score)))
-        decision = tracking.promote(MODEL_NAME, version, candidate_score=score,
-                                    champion_score=_champion_score(client, MODEL_NAME))
-        return {"model_uri": uri, "version": version, "decision": decision, "run_id": run.info.run_id}
+
+def _default_three_class_eval() -> pd.DataFrame | None:
+    from custsat.models.text.evaluation import (
+        THREE_CLASS_EVAL,
+        default_label_path,
+        read_three_class_labels,
+    )
+
+    path = default_label_path(THREE_CLASS_EVAL)
+    return read_three_class_labels(path) if path.exists() else None
+
+
+def _default_topic_eval() -> pd.DataFrame | None:
+    from custsat.data.io import read_table
+    from custsat.models.text.topics import load_taxonomy, parse_topic_labels
+    from custsat.models.text.train_topics import default_eval_path
+
+    path = default_eval_path()
+    if not path.exists():
+        return None
+    try:
+        return parse_topic_labels(read_table(path), load_taxonomy(), source=str(path))
+    except ValueError:  # a custom taxonomy without the default sample's ids
+        return None
+
+
+class _SentimentRun:
+    """The parts of one training run and what they produced (models, outputs, metrics)."""
+
+    def __init__(self, plan, data, crm, three_class_eval, topic_eval, clock, progress, seed):
+        self.plan, self.data, self.crm = plan, data, crm
+        self.three_class_eval, self.topic_eval = three_class_eval, topic_eval
+        self.clock, self.progress, self.seed = clock, progress, seed
+        self.baselines: dict = {}
+        self.model_dirs: dict = {}
+
+    def part(self, name):
+        return self.data[self.data.part == name]
+
+    def execute(self, models_dir: Path) -> dict:
+        from custsat.models.text.encoder import TextEncoder
+        from custsat.models.text.joint import JointEncoder
+
+        plan, tr, va, te = self.plan, self.part("train"), self.part("val"), self.part("test")
+        cfg = plan.config
+        cfg.max_minutes = self.clock.minutes_left()
+        three = tr[tr.source.isin(["labels", "feedback"])]
+        has_neutral = bool((three.label == "neutral").any())
+        self.teacher = SentimentClassifier(cfg).fit(
+            tr.text.tolist(), tr.label.tolist(), va.text.tolist(), va.label.tolist(), progress=self.progress,
+            neutral_texts=three.text.tolist() if has_neutral else None,
+            neutral_labels=three.label.tolist() if has_neutral else None)
+        self.clock.lap("teacher_fit")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.model_dirs["teacher"] = self.teacher.save(models_dir / "sentiment" / stamp)
+        self.teacher = SentimentClassifier.load(self.model_dirs["teacher"])  # dropout off, path_ for ONNX later
+
+        # one pass for everything the teacher and the base encoder have to say
+        base = TextEncoder(cfg.base_model, max_len=cfg.max_len).load()
+        self.base_encoder = base
+        texts = list(dict.fromkeys(self.data.text.tolist() + self.crm + self._eval_texts()))
+        je = JointEncoder(self.teacher, base.model_, batch_size=cfg.infer_batch_size).load()
+        logits, emb, _ = je.forward_texts(texts, progress=self.progress)
+        self.row = {t: i for i, t in enumerate(texts)}
+        self.teacher_logits, self.base_emb = logits, emb
+        self.clock.lap("teacher_joint_pass")
+
+        metrics = {"teacher": self._score(self.teacher.proba_from_logits(self._rows(logits, te.text)), te,
+                                          self._three_class_proba(self.teacher.proba_from_logits, logits))}
+        self._fit_baselines(tr, va, te, cfg, metrics)
+        self.clock.lap("baselines")
+        summary = {"plan": _plan_dict(plan), "n_rows": {f"{k[0]}_{k[1]}": int(v) for k, v in
+                                                         self.data.groupby(["language", "part"]).size().items()},
+                   "n_crm_texts": len(self.crm), "metrics": metrics,
+                   "training": {"teacher": self.teacher.training_}, "neutral_mode": self.teacher.neutral_mode_,
+                   "calibration": {"teacher": _calibration(self.teacher)}}
+        if self.topic_eval is not None:
+            summary["topics_micro_f1"] = {"teacher": self._topic_f1(self._rows(emb, self.topic_eval.text))}
+        if plan.student:
+            self._distil(tr, va, te, metrics, summary)
+            self.model_dirs["student"] = self.student.save(models_dir / "sentiment-fast" / stamp)
+        summary["complete"] = bool(self.teacher.complete_ and (not plan.student or self.student.complete_))
+        summary["model_dirs"] = {k: str(v) for k, v in self.model_dirs.items()}
+        summary["heldout_fingerprint"] = heldout_fingerprint(te)
+        return summary
+
+    # ------------------------------------------------------------------ parts
+    def _eval_texts(self) -> list[str]:
+        out = []
+        if self.three_class_eval is not None:
+            out += self.three_class_eval.text.tolist()
+        if self.topic_eval is not None:
+            out += self.topic_eval.text.tolist()
+        return out
+
+    def _rows(self, arr: np.ndarray, texts) -> np.ndarray:
+        return arr[[self.row[t] for t in texts]]
+
+    def _three_class_proba(self, to_proba, logits) -> np.ndarray | None:
+        if self.three_class_eval is None:
+            return None
+        return to_proba(self._rows(logits, self.three_class_eval.text))
+
+    def _score(self, proba: np.ndarray, test: pd.DataFrame, proba3: np.ndarray | None) -> dict:
+        out = evaluate_polarity(proba, test)
+        if proba3 is not None:
+            ev = self.three_class_eval
+            out["three_class"] = three_class_metrics(ev.sentiment.to_numpy(), proba3)
+            for lang in LANGUAGES:
+                m = (ev.language == lang).to_numpy()
+                if m.any():
+                    out["three_class"][lang] = three_class_metrics(ev.sentiment.to_numpy()[m], proba3[m])
+        return out
+
+    def _fit_baselines(self, tr, va, te, cfg, metrics) -> None:
+        from custsat.models.text.baselines import EmbeddingProbe, TfidfSentiment
+
+        fit_rows = pd.concat([tr, va])
+        tfidf = TfidfSentiment().fit(fit_rows.text.tolist(), fit_rows.label.tolist(), fit_rows.language.tolist())
+        probe = EmbeddingProbe(base_model=cfg.base_model, max_len=cfg.max_len).fit(
+            self._rows(self.base_emb, fit_rows.text), fit_rows.label.tolist(), fit_rows.language.tolist())
+        self.baselines = {"tfidf_lr": tfidf, "frozen_probe": probe}
+        ev = self.three_class_eval
+        metrics["tfidf_lr"] = self._score(
+            tfidf.predict_proba(te.text.tolist(), te.language.tolist()), te,
+            tfidf.predict_proba(ev.text.tolist(), ev.language.tolist()) if ev is not None else None)
+        metrics["frozen_probe"] = self._score(
+            probe.predict_proba_embeddings(self._rows(self.base_emb, te.text), te.language.tolist()), te,
+            probe.predict_proba_embeddings(self._rows(self.base_emb, ev.text), ev.language.tolist())
+            if ev is not None else None)
+
+    def _distil(self, tr, va, te, metrics, summary) -> None:
+        sc = self.plan.student_config
+        sc.max_minutes = self.clock.minutes_left()
+        texts = tr.text.tolist() + [t for t in self.crm if t not in set(tr.text)]
+        labels = tr.label.tolist() + [None] * (len(texts) - len(tr))
+        self.student = StudentClassifier(sc).fit(
+            self.teacher, texts, self._rows(self.teacher_logits, texts), self._rows(self.base_emb, texts), labels,
+            va.text.tolist(), va.label.tolist(), progress=self.progress)
+        if not self.teacher.complete_:
+            self.student.complete_ = False  # distilled from a teacher that was cut short
+        self.clock.lap("student_fit")
+        eval_texts = list(dict.fromkeys(te.text.tolist() + self._eval_texts()))
+        logits, emb, _ = self.student.forward_texts(eval_texts, progress=self.progress)  # int8, as served
+        row = {t: i for i, t in enumerate(eval_texts)}
+        pick = lambda arr, ts: arr[[row[t] for t in ts]]  # noqa: E731
+        proba3 = (self.student.proba_from_logits(pick(logits, self.three_class_eval.text))
+                  if self.three_class_eval is not None else None)
+        metrics["student"] = self._score(self.student.proba_from_logits(pick(logits, te.text)), te, proba3)
+        summary["training"]["student"] = self.student.training_
+        summary["calibration"]["student"] = _calibration(self.student)
+        if self.topic_eval is not None:
+            summary["topics_micro_f1"]["student"] = self._topic_f1(pick(emb, self.topic_eval.text))
+        self.clock.lap("student_eval")
+
+    def _topic_f1(self, embeddings: np.ndarray) -> float:
+        """Topic micro-F1 on the labelled sample, with the serving topic model and these embeddings."""
+        from custsat.models.text.classify import resolve_topic_model
+        from custsat.models.text.topics import multilabel_scores
+
+        if getattr(self, "topic_model", None) is None:
+            self.topic_model = resolve_topic_model(None)
+        tm, ev = self.topic_model, self.topic_eval
+        if not tm.uses_embeddings:
+            embeddings = None
+        pred = tm.decide(tm.predict_proba(ev.text.tolist(), embeddings=embeddings))
+        return round(multilabel_scores(ev.topics.tolist(), pred, tm.tax_.ids)["micro_f1"], 4)
+
+
+def heldout_fingerprint(test: pd.DataFrame) -> str:
+    from custsat.tracking import fingerprint_frames
+
+    return fingerprint_frames(test[["text", "label", "language"]].reset_index(drop=True))
+
+
+def _calibration(model) -> dict:
+    return {"temperature": model.temperature_, "band": model.band_, "neutral_bias": model.neutral_bias_}
+
+
+def _plan_dict(plan: SentimentTrainPlan) -> dict:
+    d = asdict(plan)
+    d["student_config"]["layers"] = list(plan.student_config.layers)
+    return d

@@ -58,8 +58,20 @@ _RULES: dict[str, list[str]] = {
         r"\bridiculous", r"\bscam", r"\bappalling", r"\bhorrible", r"\bterrible",
     ],
 }
-_COMPILED = {k: re.compile("|".join(v)) for k, v in _RULES.items()}
+
+
+def _is_literal(pattern: str) -> bool:
+    return re.escape(pattern) == pattern
+
+
+# The same rules split for speed (a regex alternation of literals is slow in Python): literal
+# words are plain substring tests; the regex words all need a Latin letter, so a text without
+# one skips them. Together they fire exactly when the combined pattern would.
+_LITERALS = {k: tuple(p for p in v if _is_literal(p)) for k, v in _RULES.items()}
+_PATTERNS = {k: re.compile("|".join(p for p in v if not _is_literal(p))) for k, v in _RULES.items()}
 _BANG = re.compile(r"[!！]{3,}")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+_ASCII_UPPER = re.compile("[A-Z]")
 
 
 def urgency_flags(text: str | None) -> dict[str, bool]:
@@ -68,9 +80,10 @@ def urgency_flags(text: str | None) -> dict[str, bool]:
         return {k: False for k in _RULES}
     t = unicodedata.normalize("NFKC", text)
     low = t.lower()
-    flags = {k: bool(rx.search(low)) for k, rx in _COMPILED.items()}
-    letters = [c for c in t if c.isascii() and c.isalpha()]
-    shouting = len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) >= 0.6
+    n_letters = len(_ASCII_LETTER.findall(t))
+    flags = {k: any(w in low for w in _LITERALS[k]) or (n_letters > 0 and _PATTERNS[k].search(low) is not None)
+             for k in _RULES}
+    shouting = n_letters >= 12 and len(_ASCII_UPPER.findall(t)) / n_letters >= 0.6
     flags["anger"] = flags["anger"] or bool(_BANG.search(t)) or shouting
     return flags
 
