@@ -562,3 +562,35 @@ def test_cli_build_writes_features(tmp_path):
                                        "--input-dir", str(tmp_path / "none")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
     assert Path(out).exists()
+
+
+def test_a_topic_complains_by_its_own_polarity_where_the_text_models_gave_one():
+    """"物流很快，但是包装破了": a positive text that complains about packaging, not delivery.
+    Rows without per-topic polarity keep the text's sentiment for each of their topics."""
+    from custsat.features.signals import feedback_signals
+
+    fb = pd.DataFrame({
+        "feedback_id": ["a", "b", "c"], "customer_id": ["A", "A", "B"],
+        "timestamp": pd.to_datetime(["2024-06-01", "2024-06-02", "2024-06-03"]),
+        "channel": ["chat", "chat", "app"], "text": ["物流很快，但是包装破了", "again late", "late"],
+        "sentiment": ["positive", "negative", "negative"], "sentiment_score": [0.4, -0.8, -0.7],
+        "topics": ["delivery;packaging", "delivery", "delivery"],
+        "topic_sentiments": ["delivery:positive;packaging:negative", None, None],
+    })
+    signals = feedback_signals(fb, pd.Index(["A", "B"]), pd.Timestamp(AS_OF), recent_days=30)
+    assert signals.loc["A", "complaint_topic_packaging_count"] == 1
+    assert signals.loc["A", "complaint_topic_delivery_count"] == 1  # only the negative text "again late"
+    assert signals.loc["B", "complaint_topic_delivery_count"] == 1
+    tables = hand_tables()
+    customers = pd.DataFrame({"customer_id": ["A", "B"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        features = build_customer_features({"customers": customers, "transactions": tables["transactions"],
+                                            "feedback": fb}, AS_OF).set_index("customer_id")
+        whole_text = build_customer_features({"customers": customers, "transactions": tables["transactions"],
+                                              "feedback": fb.drop(columns="topic_sentiments")}, AS_OF).set_index(
+            "customer_id")
+    assert features.loc["A", "top_negative_topic"] in ("delivery", "packaging")
+    assert features.loc["A", "complaints_total"] == whole_text.loc["A", "complaints_total"] == 1
+    # with per-topic polarity packaging is a complaint topic of A; by the whole text it is not
+    assert whole_text.loc["A", "top_negative_topic"] == "delivery"

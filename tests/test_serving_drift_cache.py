@@ -137,3 +137,23 @@ def test_text_adapter_uses_champions_and_bootstrap_fallback(monkeypatch):
     monkeypatch.setattr(tracking, "load_champion", no_models)
     with pytest.raises(tracking.ModelNotFoundError, match="custsat-sentiment"):
         load_text_models()
+
+
+def test_newly_classified_texts_get_a_polarity_per_topic_and_labelled_input_keeps_its_own(tmp_path):
+    """Single-topic texts give their topic the text's polarity; without the models' objects the
+    topics of a multi-topic text take it too; rows that came labelled are left as they are."""
+    from custsat.models.text.served import FeedbackLabeller, TextModels
+
+    def classify(frame):
+        n = len(frame)
+        topics = frame["text"].map({"a": "delivery;packaging", "b": "delivery"})
+        return frame.assign(sentiment=["negative"] * n, p_negative=[0.9] * n, p_neutral=[0.05] * n,
+                            p_positive=[0.05] * n, topics=topics.to_numpy())
+
+    feedback = pd.DataFrame({"text": ["a", "b", "c"], "sentiment": [None, None, "positive"],
+                             "topics": [None, None, "price_value"]})
+    labeller = FeedbackLabeller(TextModels(classify=classify, sentiment_version="s", topic_version="t"),
+                                cache_path=None)
+    out = labeller.label(feedback)
+    assert out["topic_sentiments"].tolist()[:2] == ["delivery:negative;packaging:negative", "delivery:negative"]
+    assert pd.isna(out["topic_sentiments"].iloc[2])

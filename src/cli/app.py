@@ -31,11 +31,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from custsat.serving.models import SchemaMismatchError
     from custsat.serving.pipeline import ScoringInputError
     from custsat.serving.policy import PolicyError
+    from custsat.serving.triage import TriageInputError
     from custsat.tracking import ModelNotFoundError, TrackingUnavailableError
 
     return (ContractError, InputFileError, MappingError, FetchError, DatasetNotFetchedError, FeatureInputError,
             LeakageError, ChurnDataError, SchemaMismatchError, PolicyError, ScoringInputError, ModelNotFoundError,
-            BaseModelMissingError, TaxonomyError, TrackingUnavailableError, ActionEvaluationError, DriversInputError)
+            BaseModelMissingError, TaxonomyError, TrackingUnavailableError, ActionEvaluationError, DriversInputError, TriageInputError)
 
 
 #: Errors of the machine rather than of custsat (a full disk, a read-only folder): one line too.

@@ -9,11 +9,8 @@ from typing import Annotated
 import typer
 
 from custsat.cli.app import console, report_errors
-from custsat.models.text.cli import train_sentiment_cmd, train_topics_cmd
 
 app = typer.Typer(help="Train models; every run is tracked and registered in MLflow.", no_args_is_help=True)
-app.command("sentiment")(report_errors(train_sentiment_cmd))
-app.command("topics")(report_errors(train_topics_cmd))
 
 CHURN_SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_at_10pct", "capture_at_10pct",
                          "lift_at_20pct", "capture_at_20pct")
@@ -192,3 +189,49 @@ def train_clv(
     typer.echo(result["validation"].to_string(float_format=lambda v: f"{v:,.3f}"))
     for reason in result.get("reasons", ()):
         typer.echo(f"  - {reason}")
+
+
+@app.command("sentiment")
+@report_errors
+def sentiment(
+    fast: bool = typer.Option(False, "--fast", help="CI-size run (small subsample, short sequences)."),
+    labels: Path | None = typer.Option(None, "--labels", help="Hand-labelled 3-class training sample (text, sentiment, "
+                                       "language); default data/labels/sentiment_3class_train.csv when present."),
+    feedback: Path | None = typer.Option(None, "--feedback", help="Feedback table with text + sentiment or rating (1-5) as weak labels."),
+    student: bool = typer.Option(True, "--student/--no-student", help="Also distil the fast student (custsat-sentiment-fast)."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Wall-clock limit; a run it cuts short is marked "
+                                             "incomplete and never promoted."),
+    force: bool = typer.Option(False, "--force", help="Promote even if the gate says challenger (recorded as forced)."),
+    no_register: bool = typer.Option(False, "--no-register", help="Do not log/register in MLflow."),
+) -> None:
+    """Fine-tune the teacher, distil the student, compare both with the baselines and register them."""
+    from custsat.data.io import read_table
+    from custsat.models.text.summary import format_sentiment_summary
+    from custsat.models.text.train_sentiment import SentimentTrainPlan, train_sentiment
+
+    plan = SentimentTrainPlan.fast() if fast else SentimentTrainPlan()
+    plan.student, plan.max_minutes = student, max_minutes
+    fb = read_table(feedback, table="feedback") if feedback is not None else None
+    s = train_sentiment(fast=fast, plan=plan, feedback=fb, labelled=labels, register=not no_register, force=force)
+    typer.echo(format_sentiment_summary(s))
+    if not s["complete"]:
+        typer.secho("training was cut short by --max-minutes: the models are registered as challengers only",
+                    fg=typer.colors.YELLOW, err=True)
+
+
+@app.command("topics")
+@report_errors
+def topics(
+    labels: Path | None = typer.Option(None, "--labels", help="CSV/parquet/xlsx with text + topics (semicolon-joined ids)."),
+    taxonomy: Path | None = typer.Option(None, "--taxonomy", help="Taxonomy YAML (default: settings.taxonomy_path)."),
+    mode: str = typer.Option("auto", "--mode", help="auto | bootstrap | supervised (auto: supervised with >=15 labels per topic)."),
+    eval_labels: Path | None = typer.Option(None, "--eval-labels", help="Labelled evaluation sample (default data/labels/topics_eval.csv)."),
+    force: bool = typer.Option(False, "--force", help="Promote even if the gate says challenger (recorded as forced)."),
+    no_register: bool = typer.Option(False, "--no-register", help="Do not log/register in MLflow."),
+) -> None:
+    """Fit the topic model (bootstrap / few-shot / supervised), compare it with keywords-only and register it."""
+    from custsat.models.text.summary import format_topic_summary
+    from custsat.models.text.train_topics import train_topics
+
+    s = train_topics(labels, taxonomy, mode=mode, eval_labels=eval_labels, register=not no_register, force=force)
+    typer.echo(format_topic_summary(s))

@@ -63,6 +63,7 @@ OPTIONAL = {
         "sentiment": "VARCHAR",
         "sentiment_score": "DOUBLE",
         "topics": "VARCHAR",
+        "topic_sentiments": "VARCHAR",
     },
 }
 
@@ -187,6 +188,9 @@ def pit_views(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: Feat
     # a row without topics has none (''); only a missing column makes topic features unknown (NULL)
     # wrapped in ';' once here, so that a topic test is a single LIKE '%;id;%'
     topics = f"';' || COALESCE(REPLACE({opt['topics']}, ' ', ''), '') || ';'" if "topics" in f else opt["topics"]
+    # each topic's own polarity where the text models gave one (NULL: the text's sentiment counts)
+    own = (f"CASE WHEN {opt['topic_sentiments']} IS NOT NULL THEN ';' || REPLACE({opt['topic_sentiments']}, ' ', '') || ';' END"
+           if "topic_sentiments" in f else "CAST(NULL AS VARCHAR)")
     eng.view(
         "pit_feedback",
         f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, "
@@ -194,7 +198,7 @@ def pit_views(eng, cols: dict[str, list[str]], as_of: pd.Timestamp, config: Feat
         f"LOWER(CAST(channel AS VARCHAR)) AS channel, {opt['rating']} AS rating, {opt['nps']} AS nps, "
         f"CASE WHEN {opt['resolved_at']} < {a} THEN {opt['resolved_at']} END AS resolved_at, "
         f"{sentiment} AS sentiment, {opt['sentiment_score']} AS sentiment_score, "
-        f"{topics} AS topics, {is_negative} AS is_negative "
+        f"{topics} AS topics, {own} AS topic_sentiments, {is_negative} AS is_negative "
         f"FROM raw_feedback WHERE CAST(timestamp AS TIMESTAMP) < {a}",
     )
 
@@ -285,6 +289,8 @@ GROUP BY customer_id"""
 
 def _feedback_aggregates_sql(config: FeatureConfig) -> str:
     """Per customer: feedback counts by channel, complaints, resolution, sentiment, CSAT, topics."""
+    from custsat.features.signals import topic_complaint_sql
+
     topics = config.topic_ids()
     channels = config.channels
 
@@ -296,7 +302,8 @@ def _feedback_aggregates_sql(config: FeatureConfig) -> str:
     )
     topic_cols = ",\n  ".join(
         f"SUM(CASE WHEN topics IS NULL THEN NULL WHEN {has_topic(t)} THEN 1 ELSE 0 END) AS topic_{t}_count,\n  "
-        f"SUM(CASE WHEN is_negative AND {has_topic(t)} THEN 1 ELSE 0 END) AS topic_{t}_neg"
+        f"SUM(CASE WHEN {topic_complaint_sql(t, topics='topics', topic_sentiments='topic_sentiments', is_negative='is_negative')} "
+        f"THEN 1 ELSE 0 END) AS topic_{t}_neg"
         for t in topics
     )
     fb_agg = f"""

@@ -4,6 +4,11 @@ A feedback item is a **complaint** when its sentiment is negative; an item witho
 sentiment label is a complaint when its CSAT rating is at most ``complaint_max_rating``
 (default 2 of 5); an item with neither is not counted. The feature SQL
 (:func:`complaint_sql`) and the signals below (:func:`is_complaint`) both use this rule.
+
+A **complaint about a topic** is a mention whose own polarity is negative when the item has
+``topic_sentiments`` ("物流很快，但是包装破了" complains about packaging, not delivery); an
+item without them (labelled before per-topic sentiment existed) complains about each of its
+topics when it is a complaint (:func:`topic_complaint_sql`, :func:`topic_complaints`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,38 @@ def complaint_sql(sentiment: str, rating: str, complaint_max_rating: float) -> s
         f"CASE WHEN {sentiment} IS NOT NULL THEN {sentiment} = 'negative' "
         f"WHEN {rating} IS NOT NULL THEN {rating} <= {float(complaint_max_rating)} ELSE NULL END"
     )
+
+
+def topic_complaint_sql(topic: str, *, topics: str, topic_sentiments: str | None, is_negative: str) -> str:
+    """SQL: the feedback row complains about ``topic`` (``topics``/``topic_sentiments`` are the
+    ';'-wrapped columns, e.g. ``';delivery;packaging;'`` and ``';delivery:positive;packaging:negative;'``)."""
+    by_text = f"({is_negative} AND {topics} LIKE '%;{topic};%')"
+    if topic_sentiments is None:
+        return by_text
+    return (f"CASE WHEN {topic_sentiments} IS NOT NULL THEN {topic_sentiments} LIKE '%;{topic}:negative;%' "
+            f"ELSE {by_text} END")
+
+
+def topic_complaints(feedback: pd.DataFrame, complaint_max_rating: float) -> pd.DataFrame:
+    """One row per complaint about a topic: columns ``customer_id`` and ``topic`` (see the module doc)."""
+    from custsat.features.topic_sentiment import topic_polarity_pairs
+
+    has_own = (feedback["topic_sentiments"].notna() if "topic_sentiments" in feedback
+               else pd.Series(False, index=feedback.index))
+    own = feedback[has_own]
+    pairs = topic_polarity_pairs(own.reset_index(drop=True))
+    pairs = pairs[pairs["sentiment"] == "negative"]
+    parts = [pd.DataFrame({"customer_id": own["customer_id"].astype(str).to_numpy()[pairs["row"].to_numpy()],
+                           "topic": pairs["topic"].to_numpy()})]
+    rest = feedback[~has_own]
+    if "topics" in rest and len(rest):
+        complaints = rest.loc[is_complaint(rest, complaint_max_rating), ["customer_id", "topics"]].dropna(subset=["topics"])
+        exploded = complaints.assign(topic=complaints["topics"].astype(str).str.replace(" ", "").str.split(";")).explode(
+            "topic")
+        exploded = exploded[exploded["topic"].astype(str) != ""]
+        parts.append(pd.DataFrame({"customer_id": exploded["customer_id"].astype(str).to_numpy(),
+                                   "topic": exploded["topic"].to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def is_complaint(feedback: pd.DataFrame, complaint_max_rating: float) -> pd.Series:
@@ -63,13 +100,11 @@ def feedback_signals(
     counts = counts.reindex(out.index, fill_value=0)
     for col in counts.columns:
         out[col] = counts[col].to_numpy()
-    if "topics" in fb:
-        topics = fb.loc[complaint, ["customer_id", "topics"]].dropna(subset=["topics"])
-        exploded = topics.assign(topic=topics["topics"].astype(str).str.replace(" ", "").str.split(";")).explode("topic")
-        exploded = exploded[exploded["topic"].astype(str) != ""]
-        if len(exploded):
+    if "topics" in fb or "topic_sentiments" in fb:
+        mentions = topic_complaints(fb, complaint_max_rating)
+        if len(mentions):
             table = (
-                exploded.groupby([exploded["customer_id"].astype(str), exploded["topic"]]).size()
+                mentions.groupby(["customer_id", "topic"]).size()
                 .unstack(fill_value=0).reindex(out.index, fill_value=0).astype("int64")
             )
             table.columns = [f"complaint_topic_{c}_count" for c in table.columns]

@@ -424,29 +424,16 @@ def describe_alerts(alerts: pd.DataFrame, feedback: pd.DataFrame, *, examples: i
 def resolve_triage_inputs(input_dir: str | Path | None = None, *, feedback: str | Path | None = None,
                           customers: str | Path | None = None, transactions: str | Path | None = None
                           ) -> dict[str, Path]:
-    """Input files by table: explicit paths win, else ``<table>.parquet/.csv/.xlsx`` in ``input_dir``.
+    """Input files by table (the catalogue's rule: explicit paths win, else ``input_dir``).
 
     Only feedback is required; customers and transactions let the registered models add value
     tier and churn risk.
     """
-    given = {"feedback": feedback, "customers": customers, "transactions": transactions}
-    paths: dict[str, Path] = {}
-    for table, path in given.items():
-        if path is not None:
-            paths[table] = Path(path)
-        elif input_dir is not None:
-            for suffix in (".parquet", ".csv", ".xlsx"):
-                candidate = Path(input_dir) / f"{table}{suffix}"
-                if candidate.exists():
-                    paths[table] = candidate
-                    break
-    if "feedback" not in paths:
-        where = f" in {input_dir}" if input_dir else ""
-        raise TriageInputError(f"no feedback file{where}: pass --feedback FILE or --input-dir with feedback.parquet/.csv/.xlsx")
-    for table, path in paths.items():
-        if not path.exists():
-            raise TriageInputError(f"{table} file {path} does not exist")
-    return paths
+    from custsat.data.catalog import resolve_inputs
+
+    paths = resolve_inputs(input_dir, {"feedback": feedback, "customers": customers, "transactions": transactions},
+                           required=("feedback",))
+    return {table: path for table, path in paths.items() if table in ("feedback", "customers", "transactions")}
 
 
 def load_triage_tables(paths: Mapping[str, Path]) -> dict[str, pd.DataFrame]:
@@ -492,101 +479,26 @@ def label_feedback(feedback: pd.DataFrame, *, text_models=None, text_cache: str 
                    aspect_models: tuple | None = None, progress: bool = False) -> tuple[pd.DataFrame, dict]:
     """Labels for rows without them (cached; see scoring) and ``topic_sentiments`` where missing.
 
-    ``aspect_models``: ``(sentiment_model, topic_model)`` for per-topic sentiment of texts with
-    several topics; default: the registered text champions, loaded only when such texts lack
-    ``topic_sentiments``. Without them those topics take the text's overall sentiment (noted).
+    ``aspect_models``: ``(sentiment_model, topic_model[, cache key])`` for per-topic sentiment of
+    texts with several topics; default: the registered text champions, loaded only when such
+    texts lack ``topic_sentiments``. Without them those topics take the text's overall sentiment.
     """
-    from custsat.models.text.aspects import (
-        AspectConfig,
-        decide_polarity,
-        format_topic_sentiments,
-        parse_topics,
+    from custsat.models.text.served import (
+        classify_feedback_cached,
+        fill_topic_sentiments,
+        text_cache_path,
     )
-    from custsat.models.text.served import classify_feedback_cached, text_cache_path
 
     notes: dict[str, Any] = {}
     out, stats, versions = classify_feedback_cached(feedback, text_models, cache_path=text_cache_path(text_cache),
                                                     progress=progress)
     notes.update(text_stats=stats, **versions)
-    has = out["topic_sentiments"].notna() if "topic_sentiments" in out else pd.Series(False, index=out.index)
-    topics = out["topics"].map(parse_topics)
-    multi = (~has) & topics.map(len).ge(2) & out["topics"].notna()
-    single = (~has) & ~multi & out["topics"].notna()
-    result = out["topic_sentiments"].astype(object) if "topic_sentiments" in out else pd.Series(None, index=out.index,
-                                                                                               dtype=object)
-    overall = out["sentiment"].astype(object).where(out["sentiment"].notna(), "neutral")
-    proba_cols = ["p_negative", "p_neutral", "p_positive"]
-    if set(proba_cols) <= set(out.columns):  # the per-topic polarity rule, on the text's probabilities
-        proba = out[proba_cols].to_numpy(dtype=np.float64)
-        known = ~np.isnan(proba).any(axis=1)
-        if known.any():
-            rule = decide_polarity(proba[known], AspectConfig().neutral_min)
-            overall = overall.copy()
-            overall[known] = rule
-    result[single] = [format_topic_sentiments({t: s for t in ts}, ts)
-                      for ts, s in zip(topics[single], overall[single], strict=True)]
-    if multi.any():
-        models = aspect_models or _aspect_models()
-        if models is None:
-            notes["aspects"] = "no text models: topics of multi-topic texts take the overall sentiment"
-            result[multi] = [format_topic_sentiments({t: s for t in ts}, ts)
-                             for ts, s in zip(topics[multi], overall[multi], strict=True)]
-        else:
-            cache = text_cache_path(text_cache)
-            key = models[2] if len(models) > 2 else None
-            result[multi] = _cached_topic_sentiments(
-                out.loc[multi], models[0], models[1], cache.with_name("aspect_cache.parquet") if cache and key else None,
-                key)
-            notes["aspects"] = f"{int(multi.sum())} multi-topic texts segmented into clauses"
-    out["topic_sentiments"] = result.where(out["topics"].notna(), None)
+    missing = out["topic_sentiments"].isna() if "topic_sentiments" in out else pd.Series(True, index=out.index)
+    out, note = fill_topic_sentiments(out, missing.to_numpy(), aspect_models=aspect_models,
+                                      cache_path=text_cache_path(text_cache))
+    if note:
+        notes["aspects"] = note
     return out, notes
-
-
-_SEP = "\x1f"
-
-
-def _cached_topic_sentiments(part: pd.DataFrame, sentiment_model, topic_model, cache_path: Path | None,
-                             model_key: str | None) -> np.ndarray:
-    """``topic_sentiments`` of multi-topic rows, cached per (text, topics, overall sentiment) and model versions."""
-    from custsat.models.text.aspects import add_topic_sentiments
-    from custsat.models.text.cache import classify_with_cache
-
-    proba_cols = ["p_negative", "p_neutral", "p_positive"]
-    proba = part[proba_cols].round(4).astype(str).agg(",".join, axis=1) if set(proba_cols) <= set(part.columns) else ""
-    composite = part["text"].astype(str) + _SEP + part["topics"].astype(str) + _SEP + proba
-
-    def classify(frame: pd.DataFrame) -> pd.DataFrame:
-        fields = frame["text"].str.split(_SEP, n=2, expand=True)
-        sub = pd.DataFrame({"text": fields[0], "topics": fields[1]})
-        p = fields[2].str.split(",", expand=True)
-        if p.shape[1] == 3:
-            for j, col in enumerate(proba_cols):
-                sub[col] = pd.to_numeric(p[j], errors="coerce")
-        labelled = add_topic_sentiments(sub, sentiment_model, topic_model)
-        return pd.DataFrame({"text": frame["text"].to_numpy(), "topic_sentiments": labelled["topic_sentiments"].to_numpy()})
-
-    if cache_path is None:
-        return classify(pd.DataFrame({"text": composite.to_numpy()}))["topic_sentiments"].to_numpy()
-    done, _ = classify_with_cache(pd.DataFrame({"text": composite.to_numpy()}), classify, cache_path=cache_path,
-                                  model_key=str(model_key))
-    return done["topic_sentiments"].to_numpy()
-
-
-def _aspect_models():
-    """(sentiment model, topic model, cache key naming their versions) of the registered champions, or None."""
-    try:
-        from custsat import tracking
-        from custsat.models.registry import SENTIMENT_MODEL, TOPIC_MODEL
-        from custsat.models.text.classify import resolve_sentiment_model, resolve_topic_model
-        from custsat.models.text.served import taxonomy_digest
-
-        sentiment, topics = resolve_sentiment_model(None), resolve_topic_model(None)
-        topic_version = tracking.champion_version(TOPIC_MODEL) or f"bootstrap-{taxonomy_digest()}"
-        key = f"aspects-v1;sentiment={tracking.champion_version(SENTIMENT_MODEL)};topics={topic_version}"
-        return sentiment, topics, key
-    except Exception as err:  # noqa: BLE001 - any missing model means: fall back and say so
-        log.warning("per-topic sentiment falls back to the overall sentiment: %s", err)
-        return None
 
 
 def customer_scores(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp, *, text_cache=True) -> pd.DataFrame | None:
@@ -690,7 +602,7 @@ def run_triage(
 
 
 def _default_embed(aspect_models):
-    if aspect_models is not None:
-        return aspect_models[1].embed
-    models = _aspect_models()
+    from custsat.models.text.served import champion_aspect_models
+
+    models = aspect_models or champion_aspect_models()
     return None if models is None else models[1].embed

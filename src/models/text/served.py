@@ -41,6 +41,15 @@ class TextModels:
     sentiment_version: str
     topic_version: str
     runtime: str = "torch"
+    #: the loaded sentiment and topic models, for the sentiment of each topic of a multi-topic text
+    sentiment_model: Any = None
+    topic_model: Any = None
+
+    @property
+    def aspect_models(self) -> tuple[Any, Any, str] | None:
+        if self.sentiment_model is None or self.topic_model is None:
+            return None
+        return self.sentiment_model, self.topic_model, f"aspects-v1;{self.key}"
 
     @property
     def key(self) -> str:
@@ -80,7 +89,8 @@ def load_text_models(*, model: str | None = None, runtime: str | None = None, pr
                                 progress=progress)
         return out.reset_index(drop=True)
 
-    return TextModels(classify=classify, sentiment_version=s_version, topic_version=str(t_version), runtime=runtime)
+    return TextModels(classify=classify, sentiment_version=s_version, topic_version=str(t_version), runtime=runtime,
+                      sentiment_model=s_obj, topic_model=t_obj)
 
 
 def taxonomy_digest() -> str:
@@ -127,6 +137,9 @@ class FeedbackLabeller:
         out, stats = classify_with_cache(feedback, self.text_models.classify, cache_path=self.cache_path,
                                          model_key=self.text_models.key)
         self._add(stats.as_dict())
+        # each topic of a newly classified text gets its own polarity; labelled input keeps its own
+        out, _ = fill_topic_sentiments(out, todo.to_numpy(), aspect_models=self.text_models.aspect_models,
+                                       cache_path=self.cache_path, load_champions=False)
         return out
 
     def _add(self, counts: dict[str, int]) -> None:
@@ -175,3 +188,109 @@ def with_text_labels(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.Data
         return tables, f"no {SENTIMENT_MODEL} champion: training without text-model features"
     labelled, stats, versions = classify_feedback_cached(feedback, None, cache_path=text_cache_path(True), progress=True)
     return {**tables, "feedback": labelled}, f"feedback classified for training: {stats} {versions}"
+
+
+# --------------------------------------------------------------------------- sentiment per topic
+
+_SEP = "\x1f"
+PROBABILITIES = ["p_negative", "p_neutral", "p_positive"]
+
+
+def champion_aspect_models() -> tuple[Any, Any, str] | None:
+    """(sentiment model, topic model, cache key naming their versions) of the registered
+    champions, or None when there are none."""
+    import logging
+
+    try:
+        models = load_text_models()
+    except Exception as err:  # noqa: BLE001 - any missing model means: fall back and say so
+        logging.getLogger(__name__).warning("per-topic sentiment falls back to the overall sentiment: %s", err)
+        return None
+    return models.aspect_models
+
+
+def fill_topic_sentiments(
+    frame: pd.DataFrame,
+    rows: Any,
+    *,
+    aspect_models: tuple | None = None,
+    cache_path: Path | None = None,
+    load_champions: bool = True,
+) -> tuple[pd.DataFrame, str]:
+    """``frame`` with ``topic_sentiments`` filled on ``rows`` (a boolean mask) that have topics.
+
+    A single-topic text gives its topic the text's polarity (the per-topic rule applied to its
+    probabilities); a text with several topics is split into clauses and each topic gets the
+    polarity of its own clauses (:mod:`custsat.models.text.aspects`), cached per (text, topics,
+    probabilities) and model versions next to the text cache. Without ``aspect_models`` (and with
+    ``load_champions``, without registered champions either) the topics of a multi-topic text take
+    the text's polarity. Returns the frame and a note of what was done.
+    """
+    import numpy as np
+
+    from custsat.models.text.aspects import (
+        AspectConfig,
+        decide_polarity,
+        format_topic_sentiments,
+        parse_topics,
+    )
+
+    out = frame.copy()
+    rows = np.asarray(rows, dtype=bool) & out["topics"].notna().to_numpy() if "topics" in out else np.zeros(len(out), bool)
+    result = (out["topic_sentiments"].astype(object) if "topic_sentiments" in out
+              else pd.Series(None, index=out.index, dtype=object))
+    if not rows.any():
+        out["topic_sentiments"] = result
+        return out, ""
+    topics = out["topics"].map(parse_topics)
+    multi = rows & topics.map(len).ge(2).to_numpy()
+    single = rows & ~multi
+    overall = out["sentiment"].astype(object).where(out["sentiment"].notna(), "neutral") if "sentiment" in out else (
+        pd.Series("neutral", index=out.index, dtype=object))
+    if set(PROBABILITIES) <= set(out.columns):  # the per-topic polarity rule, on the text's probabilities
+        proba = out[PROBABILITIES].to_numpy(dtype=np.float64)
+        known = ~np.isnan(proba).any(axis=1)
+        if known.any():
+            overall = overall.copy()
+            overall[known] = decide_polarity(proba[known], AspectConfig().neutral_min)
+    result[single] = [format_topic_sentiments({t: s for t in ts}, ts)
+                      for ts, s in zip(topics[single], overall[single], strict=True)]
+    note = ""
+    if multi.any():
+        models = aspect_models or (champion_aspect_models() if load_champions else None)
+        if models is None:
+            note = "no text models: topics of multi-topic texts take the overall sentiment"
+            result[multi] = [format_topic_sentiments({t: s for t in ts}, ts)
+                             for ts, s in zip(topics[multi], overall[multi], strict=True)]
+        else:
+            key = models[2] if len(models) > 2 else None
+            cache = cache_path.with_name("aspect_cache.parquet") if cache_path is not None and key else None
+            result[multi] = cached_topic_sentiments(out.loc[multi], models[0], models[1], cache, key)
+            note = f"{int(multi.sum())} multi-topic texts segmented into clauses"
+    out["topic_sentiments"] = result.where(out["topics"].notna(), None)
+    return out, note
+
+
+def cached_topic_sentiments(part: pd.DataFrame, sentiment_model, topic_model, cache_path: Path | None,
+                            model_key: str | None):
+    """``topic_sentiments`` of multi-topic rows, cached per (text, topics, probabilities) and model versions."""
+    from custsat.models.text.aspects import add_topic_sentiments
+
+    proba = part[PROBABILITIES].round(4).astype(str).agg(",".join, axis=1) if set(PROBABILITIES) <= set(part.columns) else ""
+    composite = part["text"].astype(str) + _SEP + part["topics"].astype(str) + _SEP + proba
+
+    def classify(frame: pd.DataFrame) -> pd.DataFrame:
+        fields = frame["text"].str.split(_SEP, n=2, expand=True)
+        sub = pd.DataFrame({"text": fields[0], "topics": fields[1]})
+        p = fields[2].str.split(",", expand=True)
+        if p.shape[1] == 3:
+            for j, col in enumerate(PROBABILITIES):
+                sub[col] = pd.to_numeric(p[j], errors="coerce")
+        labelled = add_topic_sentiments(sub, sentiment_model, topic_model)
+        return pd.DataFrame({"text": frame["text"].to_numpy(), "topic_sentiments": labelled["topic_sentiments"].to_numpy()})
+
+    if cache_path is None:
+        return classify(pd.DataFrame({"text": composite.to_numpy()}))["topic_sentiments"].to_numpy()
+    done, _ = classify_with_cache(pd.DataFrame({"text": composite.to_numpy()}), classify, cache_path=cache_path,
+                                  model_key=str(model_key))
+    return done["topic_sentiments"].to_numpy()
