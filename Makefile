@@ -20,14 +20,15 @@ export PYTHONHASHSEED := 0
 
 SCORED := outputs/scored_customers
 REPORT := reports/scoring_report.html
-# the demo company ran a campaign with control groups 90 days ago and answers surveys
-SYNTH_OPTIONS ?= --past-campaign --surveys
+# the demo company ran a campaign with control groups 90 days ago, answers surveys, and saw a
+# spike of delivery complaints and a new app log-in issue in its feedback
+SYNTH_OPTIONS ?= --past-campaign --surveys --events
 PAST_LIST := $(SYNTH_DIR)/truth/campaign_list.parquet
 # `make demo TEXT_FAST=--fast` trains CI-size text models (minutes instead of ~25).
 TEXT_FAST ?=
 
 .PHONY: help setup data synth profile models features train train-text train-churn train-clv \
-        eval-clv eval-churn-telco score what-works demo test test-all lint bench mlflow-ui notebooks lab clean
+        eval-clv eval-churn-telco score triage what-works demo test test-all lint bench mlflow-ui notebooks lab clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "custsat make targets:\n"} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -82,6 +83,10 @@ score: setup ## Score the demo company: CSV + XLSX scored list (with control gro
 	$(CUSTSAT) score --input-dir $(SYNTH_DIR) --out $(SCORED).xlsx --report $(REPORT) --previous-list $(PAST_LIST)
 	$(CUSTSAT) score --input-dir $(SYNTH_DIR) --out $(SCORED).csv --csv-bom
 
+triage: setup ## The demo company's feedback work queue: owners, deadlines, priorities, alerts, emerging issues
+	$(CUSTSAT) feedback triage --input-dir $(SYNTH_DIR) --scored $(SCORED).csv --out outputs/feedback_queue.xlsx \
+		--report reports/feedback_operations.html
+
 what-works: setup ## Did the demo's past campaign work (control groups), who responds (uplift), what drives satisfaction (real survey)
 	$(CUSTSAT) evaluate actions --scored $(PAST_LIST) --input-dir $(SYNTH_DIR) --out outputs/action_effects.csv --report reports/actions.html
 	$(CUSTSAT) train uplift --scored $(PAST_LIST) --input-dir $(SYNTH_DIR) --action retention_call
@@ -122,11 +127,12 @@ lint: setup ## Lint with ruff and check the layering rules (tests/architecture.p
 	$(BIN)/ruff check src tests
 	$(BIN)/python tests/architecture.py
 
-demo: data train score what-works ## The main job on embedded defaults: set-up, data, training, scoring and outputs
+demo: data train score triage what-works ## The main job on embedded defaults: set-up, data, training, scoring and outputs
 	@echo ""
 	@echo "custsat demo finished:"
 	@echo "  scored customer list: $(SCORED).xlsx and $(SCORED).csv (with this campaign's control groups)"
 	@echo "  HTML report:          $(REPORT) (tiers, complaints, actions, did the last campaign work, drivers)"
+	@echo "  feedback work queue:  outputs/feedback_queue.xlsx, reports/feedback_operations.html"
 	@echo "  campaign effects:     outputs/action_effects.csv, reports/actions.html"
 	@echo "  drivers (real survey): outputs/drivers_customer_sat.csv, reports/drivers_customer_sat.html"
 	@echo "  MLflow runs/models:   $$($(CUSTSAT) mlflow-uri)  (browse with: make mlflow-ui)"

@@ -48,6 +48,9 @@ def synth(
         "effects in truth/; evaluate with `custsat evaluate actions`).")] = False,
     surveys: Annotated[bool, typer.Option(
         "--surveys", help="Add a surveys table whose overall score follows known attribute weights (truth/).")] = False,
+    events: Annotated[bool, typer.Option(
+        "--events", help="Hidden events for the feedback alerts: delivery complaints x3 for two weeks a month before "
+        "as_of, and a new app log-in issue from two weeks before (truth/events).")] = False,
 ) -> None:
     """Generate a synthetic company (customers, transactions, feedback, contracts) plus ground truth, as Parquet."""
     import time
@@ -59,8 +62,10 @@ def synth(
     seed = settings.seed if seed is None else seed
     started = time.perf_counter()
     try:
+        from custsat.data.synth import HiddenEvents
+
         crm = generate_crm(customers, seed, as_of, horizon_days=horizon_days, past_campaign=past_campaign,
-                           surveys=surveys)
+                           surveys=surveys, events=HiddenEvents() if events else None)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     path = write_crm(crm, out or settings.raw_dir / "synthetic")
