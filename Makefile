@@ -98,6 +98,7 @@ bench: setup ## Benchmarks (features, text, scoring, synthetic data); results in
 	$(BIN)/python bench/bench_text.py --n-speed 600
 	$(BIN)/python bench/bench_clv.py --customers 1000000 --threads 2 --report bench/results/bench_clv.json
 	$(BIN)/python bench/bench_whatworks.py --out bench/results/whatworks.json
+	$(BIN)/python bench/bench_feedback_ops.py --seeds 20 --out bench/results/feedback_ops.json
 	# the issue's full scenario: 1M customers, 10M transactions, ~1M feedback of which ~10% new texts (~25 min),
 	# streamed on one worker per core (the faster, smaller path at this size); texts by the default model
 	$(BIN)/python bench/bench_score.py --sizes 1000000 --new-text-share 0.1 --stream \

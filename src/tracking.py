@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import subprocess
 from collections.abc import Iterator, Mapping
 from importlib import metadata
@@ -340,8 +341,26 @@ def register_model(model_uri: str, model_name: str) -> str:
     """Register ``model_uri`` as a new version of ``model_name``; return the version."""
     configure()
     mlflow = _mlflow()
-    version = mlflow.register_model(model_uri, model_name)
+    with _quiet_registry_prints():
+        version = mlflow.register_model(model_uri, model_name)
     return str(version.version)
+
+
+@contextlib.contextmanager
+def _quiet_registry_prints() -> Iterator[None]:
+    """MLflow prints "Created version 'N' of model ..." straight to its own stream; the training
+    commands print the registry decision themselves, with the reasons, so its line only repeats it."""
+    from mlflow.utils import logging_utils
+
+    stream = getattr(logging_utils, "MLFLOW_LOGGING_STREAM", None)
+    if stream is None:
+        yield
+        return
+    logging_utils.MLFLOW_LOGGING_STREAM = io.StringIO()
+    try:
+        yield
+    finally:
+        logging_utils.MLFLOW_LOGGING_STREAM = stream
 
 
 def _client():
@@ -365,7 +384,15 @@ def champion_version(model_name: str) -> str | None:
 
 
 def train_command(model_name: str) -> str:
-    return "make train-" + model_name.removeprefix("custsat-")
+    """The command that trains and registers ``model_name``."""
+    family = model_name.removeprefix("custsat-")
+    if family.startswith("uplift-"):
+        return f"custsat train uplift --action {family.removeprefix('uplift-')} --scored PAST_LIST --input-dir DATA"
+    if family.startswith(("sentiment", "topics")):
+        return "make train-text"
+    if family in ("churn", "clv"):
+        return f"make train-{family}"
+    return "make train"
 
 
 def load_champion(model_name: str, *, model_config: Mapping[str, Any] | None = None) -> tuple[Any, str]:

@@ -7,6 +7,7 @@ import pytest
 
 from architecture import check_source, check_tree
 
+
 def test_the_package_breaks_no_layering_rule():
     assert [str(v) for v in check_tree()] == []
 

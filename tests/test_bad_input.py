@@ -399,6 +399,19 @@ def test_unknown_customer_warning_masks_ids():
     assert messages and all(PHONE not in m for m in messages)
 
 
+def test_cli_shows_a_warning_as_one_masked_line(tmp_path, isolated_settings):
+    """A warning reaches the user as `warning: ...`, masked and without the source location."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "customers.csv", "customer_id\nC1\n")
+    write(folder / "transactions.csv", f"customer_id,timestamp,amount\nC1,2024-01-01,5\n{PHONE},2024-01-02,7\n")
+    result = CliRunner().invoke(app, ["data", "profile", str(folder), "--unknown-customers", "warn"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert len(lines) == 1 and "customer_id not found in the customers table" in result.output
+    assert PHONE not in result.output and ".py:" not in result.output and "Warning:" not in result.output
+
+
 def test_reader_errors_mask_the_row_they_show(tmp_path):
     path = write(tmp_path / "t.csv", f"customer_id,text\nC1,{PHONE},extra\n")
     with pytest.raises(InputFileError, match="row 2 has 3 fields") as info:

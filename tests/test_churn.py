@@ -231,6 +231,25 @@ def test_lift_and_capture_hand_computed():
     assert gains["capture_rate"].iloc[-1] == 1.0 and gains["fraction_contacted"].iloc[0] == 0.0
 
 
+def test_paired_auc_difference_separates_a_real_gap_from_noise():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 2000)
+    signal = y + rng.normal(0, 1.0, y.size)
+    weaker = y + rng.normal(0, 3.0, y.size)
+    gap = m.paired_auc_difference(y, signal, weaker, n_boot=200)
+    assert gap["difference"] == pytest.approx(roc_auc_score(y, signal) - roc_auc_score(y, weaker))
+    assert 0 < gap["ci_low"] < gap["difference"] < gap["ci_high"]
+    # the same score against itself plus a monotone transform: no difference, an interval at 0
+    same = m.paired_auc_difference(y, signal, np.exp(signal), n_boot=50)
+    assert same["difference"] == 0 and same["ci_low"] == 0 and same["ci_high"] == 0
+    # two equally noisy scores: the interval contains 0
+    other = y + rng.normal(0, 1.0, y.size)
+    tie = m.paired_auc_difference(y, signal, other, n_boot=200)
+    assert tie["ci_low"] < 0 < tie["ci_high"]
+    with pytest.raises(ValueError, match="score_b"):
+        m.paired_auc_difference(y, signal, weaker[:10])
+
+
 def test_calibration_table_of_perfect_probabilities():
     rng = np.random.default_rng(0)
     p = rng.uniform(size=20000)

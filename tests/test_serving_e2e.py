@@ -487,3 +487,84 @@ def test_cli_stream_writes_list_and_report(project, tmp_path):
     misplaced = CliRunner().invoke(app, [*in_memory, "--workers", "2", "--out", str(tmp_path / "y.csv")])
     assert misplaced.exit_code == 2 and "--workers applies to --stream" in " ".join(misplaced.output.split())
     assert not (tmp_path / "y.csv").exists()
+
+
+# --------------------------------------------------------------------------- uplift in the policy
+def test_uplift_champion_feeds_the_policy(project, text_models, tmp_path, monkeypatch):
+    """A registered uplift champion adds uplift and expected saved value per customer, before
+    the actions, so a rule can call only customers worth a call; both backends agree."""
+    import shutil
+
+    import yaml
+
+    from custsat import tracking
+    from custsat.config import get_settings
+    from custsat.features import build_customer_features
+    from custsat.models import uplift as U
+    from custsat.serving.policy import DEFAULT_POLICY_PATH, PolicyError
+    from custsat.serving.score import score_files
+
+    # a copy of the project's store, so that the other tests keep scoring without uplift
+    root = tmp_path / "project"
+    shutil.copytree(project["root"], root, ignore=shutil.ignore_patterns("crm"))
+    monkeypatch.setenv("CUSTSAT_PROJECT_DIR", str(root))
+    get_settings.cache_clear()
+    tables = project["tables"]
+    features = build_customer_features({k: tables[k] for k in ("customers", "transactions", "feedback")}, AS_OF)
+    x = U.feature_matrix(features)
+    rng = np.random.default_rng(0)
+    treated = rng.uniform(size=len(x)) < 0.5
+    responds = (x["frequency"] > x["frequency"].median()).to_numpy()
+    y = (rng.uniform(size=len(x)) < 0.4 + 0.4 * (treated & responds)).astype(float)
+    model = U.TLearner(n_estimators=60, min_child_samples=20).fit(x, treated, y)
+    up = model.predict(x)
+    targeting = U.targeting_table({"uplift": up, "churn risk": 1 - model.predict_control(x)}, treated, y)
+    result = U.UpliftResult(model, targeting, features)
+    with tracking.start_run("uplift", run_name="test-uplift"):
+        U.register_uplift(result, "retention_call", x, treated, y, force=True)
+    assert result.decision == "champion" and tracking.champion_version("custsat-uplift-retention_call") == result.version
+
+    policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    rule = next(r for r in policy["rules"] if r["id"] == "retention_call")
+    rule["when"] = {"all": [rule["when"], {"column": "expected_saved_value_retention_call", "gte": 50}]}
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+
+    paths = _parquet_inputs(tables, tmp_path / "in")
+    common = {"as_of": AS_OF, "text_models": text_models, "text_cache": False, "log_run": False, "policy": policy_file}
+    whole = score_files(paths, out=tmp_path / "whole.csv", **common)
+    scored = whole.scored
+    saved = scored["expected_saved_value_retention_call"]
+    assert np.allclose(saved, scored["uplift_retention_call"] * scored["clv"], equal_nan=True)
+    by_id = pd.Series(up, index=features["customer_id"].astype(str))
+    assert np.allclose(scored["uplift_retention_call"], by_id.loc[scored["customer_id"].astype(str)].to_numpy())
+    called = scored["intended_action_id"] == "retention_call"
+    assert called.any() and (saved[called] >= 50).all()
+    assert scored["uplift_retention_call_model_version"].eq(result.version).all()
+    assert whole.metadata["models"]["custsat-uplift-retention_call"] == result.version
+
+    streamed = score_files(paths, out=tmp_path / "stream.csv", stream=True, chunk_size=97, batch_rows=150, workers=2,
+                           **common)
+    assert streamed.run_id == whole.run_id
+    a, b = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "stream.csv")
+    cols = ["customer_id", "uplift_retention_call", "expected_saved_value_retention_call", "action_id"]
+    pd.testing.assert_frame_equal(b[cols], a[cols], check_exact=False, rtol=1e-12)
+
+    # without the champion (another store), a rule on uplift is refused, naming the model to train
+    monkeypatch.setenv("CUSTSAT_PROJECT_DIR", str(project["root"]))
+    get_settings.cache_clear()
+    with pytest.raises(PolicyError, match="custsat-uplift-retention_call"):
+        score_files(paths, out=tmp_path / "none.csv", **common)
+    assert not (tmp_path / "none.csv").exists()
+
+
+def test_uplift_gate_compares_with_churn_risk_targeting():
+    from custsat.models import registry
+    from custsat.models.uplift import uplift_comparisons
+
+    table = pd.DataFrame({"ranking": ["uplift", "churn risk"], "qini": [0.010, 0.019]})
+    lost = registry.gate(uplift_comparisons(table, None, "no champion"))
+    assert lost.alias == "challenger" and "does not beat churn risk" in lost.reasons[0]
+    table["qini"] = [0.03, 0.019]
+    assert registry.gate(uplift_comparisons(table, 0.02, "champion v1")).alias == "champion"
+    assert registry.gate(uplift_comparisons(table, 0.05, "champion v1")).alias == "challenger"

@@ -125,3 +125,25 @@ def test_urgency_rules():
     u = assign_urgency(["要去消协投诉", "很好", "气死了，垃圾", "fine"], [0.2, 0.1, 0.95, 0.0],
                        prior=[None, None, None, "urgent"])
     assert u.tolist() == ["high", "normal", "high", "high"]
+
+
+def test_learned_neutral_is_capped_on_clear_reviews():
+    """The neutral offset is lowered until at most 10% of the polar validation rows are neutral,
+    and left at 0 when the head already calls fewer; polarity rows decide, neutral rows do not."""
+    from custsat.models.text.sentiment import (
+        calibrate_logits,
+        calibrated_proba,
+        neutral_offset_for_share,
+    )
+
+    rng = np.random.default_rng(0)
+    polar = np.column_stack([rng.normal(0, 1, 1000), rng.normal(0.5, 1, 1000), rng.normal(0, 1, 1000)])
+    offset = neutral_offset_for_share(polar, 0.10)
+    assert offset < 0
+    called = (calibrated_proba(polar, "learned", 1.0, 0.0, offset).argmax(1) == 1).mean()
+    assert 0.09 <= called <= 0.10
+    quiet = polar - [0, 5, 0]
+    assert neutral_offset_for_share(quiet, 0.10) == 0.0
+    labels = ["positive"] * 1000 + ["neutral"] * 500
+    both = np.vstack([polar, np.tile([0.0, 9.0, 0.0], (500, 1))])
+    assert calibrate_logits(both, labels, "learned", 0.95, 0.15) == (1.0, 0.0, offset)

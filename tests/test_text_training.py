@@ -64,3 +64,13 @@ def test_urgency_split_rules_match_the_combined_patterns():
         flags = urgency.urgency_flags(t)
         for k in ("safety", "legal", "repeated"):
             assert flags[k] == bool(t.strip() and combined[k].search(low)), (t, k)
+
+
+def test_long_passes_report_progress_in_a_log(capsys):
+    """Without a terminal (a log file, CI) a pass over batches prints plain progress lines."""
+    from custsat.models.text.encoder import _progress
+
+    assert list(_progress(range(3), False, "x")) == [0, 1, 2]  # off: the items, nothing printed
+    assert list(_progress(range(20), True, "encoding")) == list(range(20))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 10 and lines[-1].startswith("encoding: 20/20 batches") and "ETA 0.0 min" in lines[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 import pytest
@@ -58,6 +60,12 @@ def test_worse_candidate_becomes_challenger_and_force_is_recorded(isolated_setti
 def test_missing_champion_says_how_to_train(isolated_settings):
     with pytest.raises(tracking.ModelNotFoundError, match="make train-churn"):
         tracking.load_champion("custsat-churn")
+    # every family names a command that exists (the Makefile's targets, or the CLI's)
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text(encoding="utf-8")
+    for name in ("custsat-sentiment", "custsat-sentiment-fast", "custsat-topics", "custsat-churn", "custsat-clv"):
+        target = tracking.train_command(name).removeprefix("make ")
+        assert f"\n{target}:" in makefile, name
+    assert tracking.train_command("custsat-uplift-retention_call").startswith("custsat train uplift --action retention_call")
 
 
 def test_fingerprints_change_with_the_data():

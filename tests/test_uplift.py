@@ -93,7 +93,9 @@ def test_train_uplift_on_a_synthetic_campaign():
 
     crm = generate_crm(2500, seed=8, past_campaign=True)
     with pytest.warns(UserWarning, match="too few"):  # ~800 training customers, leaves of 500
-        model, table, frame = U.train_uplift(crm.tables, crm.truth["campaign_list"], log_run=False, learner="t")
+        result = U.train_uplift(crm.tables, crm.truth["campaign_list"], log_run=False, learner="t")
+    model, table, frame = result.model, result.targeting, result.frame
+    assert result.version is None  # not logged, not registered
     assert set(table["ranking"]) == {"uplift x clv", "uplift", "churn risk", "churn risk x clv", "list churn score"}
     assert len(model.predict(U.feature_matrix(frame))) == len(frame)
     assert not {"retained", "spend", "clv", "churn_probability"} & set(model.feature_names_in_)  # no leakage

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -51,13 +52,27 @@ def _print_error(message: str) -> None:
     console.print("[red]error:[/red] " + escape(mask_pii(message)), soft_wrap=True)
 
 
+def _print_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                   line: str | None = None) -> None:
+    """A warning as one masked line, without the source location (that is for ``--debug``)."""
+    from rich.markup import escape
+
+    from custsat.privacy import mask_pii
+
+    console.print("[yellow]warning:[/yellow] " + escape(mask_pii(str(message))), soft_wrap=True)
+
+
 def report_errors(command: F) -> F:
-    """Run ``command``; a user error becomes one masked line on stderr and exit code 1."""
+    """Run ``command``; a user error becomes one masked line on stderr and exit code 1, and a
+    warning one masked line."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                if not _state["debug"]:
+                    warnings.showwarning = _print_warning
+                return command(*args, **kwargs)
         except user_errors() as error:
             if _state["debug"]:
                 raise

@@ -122,6 +122,10 @@ def _print_churn_summary(result) -> None:
         table.add_row(key, *(f"{m.get(p + key, float('nan')):.4f}" for p in ("val_", "val_raw_", "val_lr_")))
     out = Console()
     out.print(table)
+    if "val_roc_auc_minus_lr" in m:
+        out.print(f"ROC-AUC, LightGBM - logistic regression: {m['val_roc_auc_minus_lr']:+.4f} "
+                  f"(95% paired-bootstrap interval {m['val_roc_auc_minus_lr_ci_low']:+.4f} to "
+                  f"{m['val_roc_auc_minus_lr_ci_high']:+.4f})")
     if result.champion_metrics is not None:
         out.print(f"previous champion on the same validation set: ROC-AUC {result.champion_metrics['roc_auc']:.4f}, "
                   f"Brier {result.champion_metrics['brier']:.4f}")
@@ -142,6 +146,7 @@ def uplift(
     action: str = typer.Option("retention_call", "--action", help="The action whose uplift is learnt."),
     window: str = typer.Option("90d", "--window", help="Outcome window after the campaign start."),
     learner: str = typer.Option("x", "--learner", help="t | x (meta-learner on LightGBM)."),
+    force: bool = typer.Option(False, "--force", help="Promote to champion even if it does not beat churn-risk targeting."),
 ) -> None:
     """Learn who responds to an action from a past randomised campaign; compare with targeting by churn risk."""
     from custsat.config import get_settings
@@ -151,10 +156,15 @@ def uplift(
 
     listed, start = read_campaign_list(scored)
     tables = load_validated_folder(input_dir)
-    _, targeting, frame = train_uplift(tables, listed, action=action, start=start, window_days=parse_window(window),
-                                       learner=learner, seed=get_settings().seed)
-    typer.echo(f"{action}: {len(frame):,} customers of the campaign; targeting the top 10% on held-out customers:")
-    typer.echo(targeting.to_string(index=False))
+    result = train_uplift(tables, listed, action=action, start=start, window_days=parse_window(window),
+                          learner=learner, seed=get_settings().seed, force=force)
+    typer.echo(f"{action}: {len(result.frame):,} customers of the campaign; targeting the top 10% on held-out customers:")
+    typer.echo(result.targeting.to_string(index=False))
+    typer.echo(f"registered {result.model_name} v{result.version} -> {result.decision.upper()}")
+    for reason in result.reasons:
+        typer.echo(f"    {reason}")
+    if result.decision == "champion":
+        typer.echo(f"scoring now adds uplift_{action} and expected_saved_value_{action} to the scored list")
 
 
 def _check_lifetime(name: str) -> str:

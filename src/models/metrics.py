@@ -107,6 +107,31 @@ def binary_metrics(
     return {f"{prefix}{k}": v for k, v in out.items()}
 
 
+def paired_auc_difference(y_true, score_a, score_b, *, n_boot: int = 500, seed: int = 0,
+                          level: float = 0.95) -> dict[str, float]:
+    """ROC-AUC(a) - ROC-AUC(b) on the same rows, with a paired percentile-bootstrap interval.
+
+    Rows are resampled once per replicate and both scores are evaluated on the same sample,
+    so the interval is that of the difference; replicates with a single class are skipped.
+    """
+    y, a = _as_arrays(y_true, score_a)
+    b = np.asarray(score_b, dtype=float)
+    if b.shape != a.shape:
+        raise ValueError(f"score_b has {b.size} values for {a.size} rows")
+    if not 0 < y.sum() < y.size:
+        return {"difference": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        rows = rng.integers(0, y.size, y.size)
+        yb = y[rows]
+        if 0 < yb.sum() < yb.size:
+            diffs.append(roc_auc_score(yb, a[rows]) - roc_auc_score(yb, b[rows]))
+    lo, hi = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return {"difference": float(roc_auc_score(y, a) - roc_auc_score(y, b)), "ci_low": float(lo),
+            "ci_high": float(hi)}
+
+
 def calibration_table(
     y_true, prob, *, n_bins: int = 10, strategy: str = "quantile"
 ) -> pd.DataFrame:

@@ -21,6 +21,12 @@ SENTIMENT_FAST_MODEL = "custsat-sentiment-fast"
 TOPIC_MODEL = "custsat-topics"
 CHURN_MODEL = "custsat-churn"
 CLV_MODEL = "custsat-clv"
+#: uplift models are registered per action: ``custsat-uplift-<action id>``
+UPLIFT_MODEL_PREFIX = "custsat-uplift-"
+
+
+def uplift_model_name(action: str) -> str:
+    return UPLIFT_MODEL_PREFIX + action
 
 
 class ModelInputError(ValueError):

@@ -27,18 +27,31 @@ Targeting quality, on held-out customers of a randomised campaign:
 * with known true effects (synthetic data): the value saved by the top share of a ranking
   (sum of true effect x customer value), per 100 customers called.
 
-The policy uses uplift through the scored list: ``expected_saved_value = uplift x clv``
-(currency), and a rule such as ``{column: expected_saved_value, gte: 150}`` calls only
-customers whose expected saved value exceeds the call's cost (150 here).
+:func:`train_uplift` registers the model as ``custsat-uplift-<action>``; it becomes the
+champion only if its uplift ranking has a higher Qini coefficient on the held-out customers
+than the churn risk learnt from the same data (and than the current champion). Scoring then
+adds ``uplift_<action>`` and ``expected_saved_value_<action> = uplift x clv`` (currency) to
+the scored list, and a rule such as ``{column: expected_saved_value_retention_call, gte: 150}``
+calls only customers whose expected saved value exceeds the call's cost (150 here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+
+from custsat import tracking
+from custsat.models.registry import (
+    Comparison,
+    ModelInputError,
+    apply_decision,
+    gate,
+    uplift_model_name,
+)
 
 LEARNERS = ("t", "x")
 
@@ -130,6 +143,26 @@ def make_learner(kind: str = "x", **params) -> TLearner:
     if kind not in LEARNERS:
         raise ValueError(f"learner must be one of {LEARNERS}, got {kind!r}")
     return (TLearner if kind == "t" else XLearner)(**params)
+
+
+class UpliftPyfunc(tracking.PythonModel):
+    """MLflow pyfunc: ``uplift`` (retention if treated minus if not) per customer row of features."""
+
+    def __init__(self, model: TLearner, action: str) -> None:
+        self.model = model
+        self.action = action
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        frame = pd.DataFrame(model_input)
+        names = list(self.model.feature_names_in_)
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise ModelInputError(f"the uplift model of '{self.action}' reads feature column(s) {missing[:10]}, "
+                                  "which the input does not have")
+        text = [c for c in names if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
+        if text:
+            raise ModelInputError(f"the uplift model of '{self.action}' reads numbers in column(s) {text[:10]}: they hold text")
+        return pd.DataFrame({"uplift": self.model.predict(frame[names].astype("float64"))}, index=frame.index)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -280,20 +313,33 @@ def split_customers(customer_ids, test_share: float = 0.3, seed: int = 0) -> np.
     return draws < test_share
 
 
+@dataclass
+class UpliftResult:
+    """A fitted uplift model, how its ranking compared on held-out customers, and (when
+    logged) its registered version and the gate's decision."""
+
+    model: TLearner
+    targeting: pd.DataFrame
+    frame: pd.DataFrame
+    model_name: str | None = None
+    version: str | None = None
+    decision: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
 def train_uplift(tables, campaign_list: pd.DataFrame, *, action: str = "retention_call", start=None,
                  window_days: int = 90, learner: str = "x", test_share: float = 0.3, seed: int = 0,
-                 n_jobs: int = 1, log_run: bool = True):
+                 n_jobs: int = 1, log_run: bool = True, force: bool = False) -> UpliftResult:
     """Fit an uplift model on a past campaign's randomised ``action`` customers and measure it.
 
     A stable ``test_share`` of the customers (hash of seed and id) is held out; on them
     the uplift ranking is compared with the churn risk learnt from the same data, churn
     risk x CLV and (when the list has one) the list's own churn score: Qini coefficient,
     AUUC and the observed value saved per 100 treated among the top 10%. The model is
-    then refitted on all customers. Returns ``(model, targeting table, frame)``; with
-    ``log_run`` the run goes to MLflow (experiment ``custsat-uplift``).
+    then refitted on all customers. With ``log_run`` the run goes to MLflow (experiment
+    ``custsat-uplift``) and the model is registered as ``custsat-uplift-<action>``: champion
+    only if its held-out Qini beats the churn-risk ranking's and the current champion's.
     """
-    from custsat import tracking
-
     if start is None:
         start = pd.to_datetime(campaign_list["campaign_start"]).iloc[0]
     frame = training_frame(tables, campaign_list, action, start, window_days)
@@ -319,10 +365,11 @@ def train_uplift(tables, campaign_list: pd.DataFrame, *, action: str = "retentio
         scores["list churn score"] = frame["churn_probability"].fillna(0).to_numpy(dtype=float)[held_out]
     table = targeting_table(scores, treated[held_out], y[held_out], value=value)
     final = make_learner(learner, random_state=seed, n_jobs=n_jobs).fit(x, treated, y)
+    result = UpliftResult(final, table, frame)
     if log_run:
         params = {"action": action, "learner": learner, "window_days": window_days, "test_share": test_share,
                   "seed": seed, "campaign_start": str(pd.Timestamp(start)), "n_customers": len(frame),
-                  "n_features": x.shape[1], **{f"lgbm_{k}": v for k, v in final.get_params().items()}}
+                  "n_features": x.shape[1], "force": force, **{f"lgbm_{k}": v for k, v in final.get_params().items()}}
         with tracking.start_run("uplift", run_name=f"uplift-{action}", params=params,
                                 data_fingerprint=tracking.fingerprint_frames(x.assign(y=y, t=treated))):
             metrics = {}
@@ -333,4 +380,42 @@ def train_uplift(tables, campaign_list: pd.DataFrame, *, action: str = "retentio
                 metrics[f"{key}.observed_value_saved_per_100"] = row.observed_value_saved_per_100
             tracking.log_metrics(metrics)
             tracking.log_dict(table.to_dict(orient="records"), "targeting.json")
-    return final, table, frame
+            register_uplift(result, action, x[held_out], treated[held_out], y[held_out], force=force)
+    return result
+
+
+def uplift_comparisons(targeting: pd.DataFrame, champion_qini: float | None, champion_label: str) -> list[Comparison]:
+    """What a new uplift model must beat on the held-out customers: the Qini coefficient of the
+    churn risk learnt from the same data (the usual practice: call who is about to leave), and
+    the current champion's Qini on the same customers."""
+    qini = targeting.set_index("ranking")["qini"]
+    comparisons = [Comparison("held-out Qini", "churn risk (same run)", float(qini["uplift"]), float(qini["churn risk"]))]
+    if champion_qini is not None:
+        comparisons.append(Comparison("held-out Qini", champion_label, float(qini["uplift"]), champion_qini))
+    return comparisons
+
+
+def register_uplift(result: UpliftResult, action: str, x_held: pd.DataFrame, t_held: np.ndarray, y_held: np.ndarray,
+                    *, force: bool = False) -> None:
+    """Log the fitted model as a pyfunc in the active run, register it and apply the gate."""
+    name = uplift_model_name(action)
+    champion_qini, champion_label = None, "no champion"
+    version = tracking.champion_version(name)
+    if version is not None:
+        champion_label = f"champion v{version}"
+        try:
+            previous = tracking.load_version(name, version).predict(x_held)["uplift"].to_numpy()
+            champion_qini = qini_coefficient(previous, t_held, y_held)
+        except Exception as exc:  # noqa: BLE001 - a champion that cannot read these features cannot serve them
+            champion_label = f"champion v{version} (cannot score these customers: {type(exc).__name__})"
+            champion_qini = float("-inf")
+    comparisons = uplift_comparisons(result.targeting, champion_qini, champion_label)
+    decision = gate(comparisons, force=force)
+    example = x_held.head(5)
+    pyfunc = UpliftPyfunc(result.model, action)
+    signature = tracking.infer_signature(example, pyfunc.predict(None, example), any_input_types=True)
+    uri = tracking.log_pyfunc_model(pyfunc, name="model", signature=signature, input_example=example)
+    result.model_name, result.version = name, tracking.register_model(uri, name)
+    result.decision = apply_decision(name, result.version, decision)
+    result.reasons = decision.reasons
+    tracking.set_tags({"registry_decision": result.decision, "gate_reasons": " | ".join(decision.reasons)[:4900]})

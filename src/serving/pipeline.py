@@ -29,7 +29,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,7 +42,7 @@ from custsat.features.builder import events_before
 from custsat.features.labels import in_churn_population
 from custsat.features.signals import feedback_signals
 from custsat.models import drift as drift_mod
-from custsat.models.registry import CHURN_MODEL, CLV_MODEL
+from custsat.models.registry import CHURN_MODEL, CLV_MODEL, UPLIFT_MODEL_PREFIX, uplift_model_name
 from custsat.models.text.served import FeedbackLabeller, TextModels, text_cache_path
 from custsat.serving.campaigns import assign_treatment, default_campaign_id
 from custsat.serving.models import ServedModel, load_served, predict_chunks
@@ -122,6 +122,16 @@ class ScoringModels:
 
     churn: ServedModel
     clv: ServedModel
+    #: champions of ``custsat-uplift-<action>`` for the policy's actions, when there are any
+    uplift: tuple[ServedModel, ...] = ()
+
+    def all(self) -> tuple[ServedModel, ...]:
+        return (self.churn, self.clv, *self.uplift)
+
+    @classmethod
+    def from_served(cls, served: Sequence[ServedModel]) -> ScoringModels:
+        """The inverse of :meth:`all`."""
+        return cls(churn=served[0], clv=served[1], uplift=tuple(served[2:]))
 
 
 @dataclass(frozen=True)
@@ -200,9 +210,18 @@ def resolve_as_of(given: Any, latest_events: list[pd.Timestamp]) -> pd.Timestamp
     return max(latest_events).normalize() + pd.Timedelta(days=1)
 
 
-def load_scoring_models() -> ScoringModels:
-    """The champion churn and CLV models, pinned to their versions for the whole run."""
-    return ScoringModels(churn=load_served(CHURN_MODEL), clv=load_served(CLV_MODEL))
+def load_scoring_models(policy: Policy | None = None) -> ScoringModels:
+    """The champion churn and CLV models, and the uplift champion of each of the policy's
+    actions that has one, pinned to their versions for the whole run."""
+    uplift = ()
+    if policy is not None:
+        names = [uplift_model_name(a.id) for a in policy.actions]
+        uplift = tuple(load_served(n) for n in names if tracking.champion_version(n) is not None)
+    return ScoringModels(churn=load_served(CHURN_MODEL), clv=load_served(CLV_MODEL), uplift=uplift)
+
+
+def uplift_action(served: ServedModel) -> str:
+    return served.name.removeprefix(UPLIFT_MODEL_PREFIX)
 
 
 def churn_reason_params(all_reasons: bool, churn_params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -220,6 +239,7 @@ def model_version_columns(text_versions: Mapping[str, str], models: ScoringModel
         "topic_model_version": text_versions["topic_model_version"],
         "churn_model_version": models.churn.version,
         "clv_model_version": models.clv.version,
+        **{f"uplift_{uplift_action(m)}_model_version": m.version for m in models.uplift},
     }
 
 
@@ -326,6 +346,11 @@ def score_customers(
         scored[col] = churn_out[col].to_numpy() if col in churn_out else np.nan
     for col in CLV_KEEP:
         scored[col] = clv_out[col].to_numpy() if col in clv_out else np.nan
+    for served in models.uplift:  # before the actions: the policy's rules may read them
+        action = uplift_action(served)
+        uplift = apply_model(served, features, engine=job.engine, chunk_size=job.chunk_size, progress=progress)
+        scored[f"uplift_{action}"] = uplift["uplift"].to_numpy()
+        scored[f"expected_saved_value_{action}"] = scored[f"uplift_{action}"] * scored["clv"].astype(float)
     actions = assign_actions(scored, job.policy, language=job.language)
     scored = pd.concat([scored, actions], axis=1)
     # control groups: a deterministic share of each action's customers gets the default action
@@ -400,7 +425,7 @@ def run_metadata(
         "as_of": str(as_of),
         "engine": engine,
         "model_versions": dict(model_versions),
-        "models": {CHURN_MODEL: models.churn.version, CLV_MODEL: models.clv.version},
+        "models": {m.name: m.version for m in models.all()},
         "input_fingerprints": dict(input_fingerprints),
         "policy_fingerprint": policy_fingerprint(policy),
         "row_counts": dict(row_counts),
@@ -532,7 +557,7 @@ def run_scoring(backend: ScoringBackend, request: ScoringRequest) -> ScoringResu
     fingerprints, row_counts = backend.read_and_validate()
     as_of = resolve_as_of(request.as_of, backend.latest_events())
     timer.lap("read_and_validate")
-    models = load_scoring_models()
+    models = load_scoring_models(policy)
     timer.lap("load_models")
 
     labeller = FeedbackLabeller(request.text_models, cache_path=text_cache_path(request.text_cache),

@@ -492,7 +492,18 @@ def check_columns(policy: Policy, columns: Iterable[str]) -> None:
             "action policy uses column(s) the scored table does not have: "
             + "; ".join(f"'{c}' (in {', '.join(users[c])})" for c in missing)
             + f". Available columns: {', '.join(sorted(available))}"
+            + _uplift_hint(missing)
         )
+
+
+def _uplift_hint(missing: Sequence[str]) -> str:
+    """Uplift columns exist only while an uplift champion is registered for the action."""
+    actions = sorted({c.removeprefix("expected_saved_value_").removeprefix("uplift_")
+                      for c in missing if c.startswith(("uplift_", "expected_saved_value_"))})
+    if not actions:
+        return ""
+    return ("; uplift columns come from a champion of " + ", ".join(f"custsat-uplift-{a}" for a in actions)
+            + " (train one with `custsat train uplift --action ACTION` on a past campaign with control groups)")
 
 
 def assign_actions(frame: pd.DataFrame, policy: Policy, *, language: str = "both") -> pd.DataFrame:

@@ -297,8 +297,8 @@ def _served(name: str, version: str) -> ServedModel:
     return _loaded[(name, version)]
 
 
-def _score_chunk_in_worker(work: Path, job: CustomerScoring, index: int, churn: tuple[str, str], clv: tuple[str, str]):
-    return score_chunk(work, job, index, ScoringModels(churn=_served(*churn), clv=_served(*clv)))
+def _score_chunk_in_worker(work: Path, job: CustomerScoring, index: int, keys: tuple[tuple[str, str], ...]):
+    return score_chunk(work, job, index, ScoringModels.from_served([_served(*key) for key in keys]))
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -583,13 +583,13 @@ class StreamedBackend:
         """Score every chunk (in the pool's workers when there are several); sum the drift bin counts."""
         (self.work / "scored").mkdir()
         drift = drift_mod.DriftCounter(job.drift_reference) if job.drift_reference else None
-        keys = [(models.churn.name, models.churn.version), (models.clv.name, models.clv.version)]
-        _loaded.update(zip(keys, (models.churn, models.clv), strict=True))  # chunks scored here use these
+        keys = tuple((m.name, m.version) for m in models.all())
+        _loaded.update(zip(keys, models.all(), strict=True))  # chunks scored here use these
         bar, advance = progress_bar(progress, self.n_customers, "scoring customers")
         if bar is not None:
             bar.start()
         try:
-            tasks = ((self.work, job, i, *keys) for i in range(self.n_chunks))
+            tasks = ((self.work, job, i, keys) for i in range(self.n_chunks))
             for n_rows, counter in self.pool.map(_score_chunk_in_worker, tasks):
                 if drift is not None and counter is not None:
                     drift.merge(counter)

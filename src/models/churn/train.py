@@ -191,6 +191,10 @@ def validation_metrics(y_valid: np.ndarray, scores: Mapping[str, np.ndarray], mo
         out.update(binary_metrics(y_valid, scores[name], prefix=prefix))
     for name, prefix in prefixes.items():
         out[f"{prefix}ece"] = m.expected_calibration_error(y_valid, scores[name])
+    # LightGBM must beat LR on these rows; the interval says whether the margin is more than noise
+    vs_lr = m.paired_auc_difference(y_valid, scores["LightGBM calibrated"], scores["logistic regression"])
+    out.update({"val_roc_auc_minus_lr": vs_lr["difference"], "val_roc_auc_minus_lr_ci_low": vs_lr["ci_low"],
+                "val_roc_auc_minus_lr_ci_high": vs_lr["ci_high"]})
     out.update({**model.holdout_metrics_, "best_iteration": float(model.best_iteration_),
                 "n_train_rows": float(n_train_rows), "n_features": float(len(model.feature_names_))})
     return out

@@ -224,8 +224,31 @@ class TextEncoder:
 
 
 def _progress(items, progress: bool, desc: str):
+    """``items`` with a progress bar on a terminal, or a plain line every 10 % (and an ETA)
+    when stderr is a log file or CI, so that a long pass never runs silent."""
     if not progress:
         return items
+    from rich.console import Console
+
+    if Console(stderr=True).is_terminal:
+        from rich.progress import track
+
+        return track(items, description=desc, transient=True)
+    return _plain_progress(list(items), desc)
+
+
+def _plain_progress(items: list, desc: str):
+    import sys
+    import time
+
+    total, start = len(items), time.perf_counter()
+    every = max(1, total // 10)
+    for done, item in enumerate(items, 1):
+        yield item
+        if done % every == 0 or done == total:
+            elapsed = time.perf_counter() - start
+            print(f"{desc}: {done}/{total} batches, elapsed {elapsed / 60:.1f} min, "
+                  f"ETA {elapsed / done * (total - done) / 60:.1f} min", file=sys.stderr, flush=True)
     try:
         from rich.progress import track
 

@@ -11,7 +11,8 @@ Where the neutral class comes from (recorded in the saved model as ``neutral_mod
   polarity (the negative and positive rows), then a neutral logit linear in the pooled output
   is fitted on the 3-class rows only and folded into the 3-way head
   (:mod:`custsat.models.text.neutral`): polarity (``p_positive >= p_negative``) stays exactly
-  that of the fine-tuned model.
+  that of the fine-tuned model. The neutral offset is then lowered, where needed, so that at
+  most 10% of the validation reviews labelled positive or negative are called neutral.
 * ``band`` (binary data only) - on validation data a temperature ``T`` is fitted
   (minimum log-loss), giving a calibrated ``p = P(positive)``. With the margin
   ``x = |2p - 1|``, a band width ``b`` is tuned on validation as the smallest value in
@@ -162,18 +163,39 @@ def freeze_lower(encoder, freeze_layers: int, freeze_embeddings: bool = True) ->
             p_.requires_grad_(False)
 
 
+#: A learned neutral class may call at most this share of the validation reviews that carry a
+#: positive or negative label neutral: 3-class samples are small, and a neutral head tuned on them
+#: alone took a third of clearly positive or negative reviews away from their polarity.
+LEARNED_NEUTRAL_MAX_CLEAR_SHARE = 0.10
+
+
+def neutral_offset_for_share(logits: np.ndarray, max_share: float) -> float:
+    """The offset (<= 0) added to the neutral logit so that at most ``max_share`` of these rows
+    (reviews labelled positive or negative) are called neutral; 0 when they already are."""
+    z = np.asarray(logits, np.float64)
+    if not len(z):
+        return 0.0
+    margin = z[:, 1] - np.maximum(z[:, 0], z[:, 2])  # neutral wins where margin + offset > 0
+    if (margin > 0).mean() <= max_share:
+        return 0.0
+    return float(-np.quantile(margin, 1.0 - max_share))
+
+
 def calibrate_logits(logits: np.ndarray, labels: Sequence[str], neutral_mode: str, band_target_accuracy: float,
                      band_max_share: float) -> tuple[float, float, float]:
     """(temperature, band, neutral_bias) from validation logits (see the module doc).
 
     ``band``: temperature of ``logit_pos - logit_neg`` on the positive/negative rows, then the band.
     ``learned``: the 3-way head was calibrated when neutral was fitted (its polarity scale and
-    neutral offset are part of the head), so nothing is left to fit.
+    neutral offset are part of the head); only the neutral offset is lowered, where needed, so
+    that at most ``LEARNED_NEUTRAL_MAX_CLEAR_SHARE`` of the positive/negative rows are neutral.
     """
-    if neutral_mode != "band":
-        return 1.0, 0.0, 0.0
     labels = np.asarray([str(v) for v in labels])
     keep = labels != "neutral"
+    if neutral_mode == "learned":
+        return 1.0, 0.0, neutral_offset_for_share(logits[keep], LEARNED_NEUTRAL_MAX_CLEAR_SHARE)
+    if neutral_mode != "band":
+        return 1.0, 0.0, 0.0
     d = logits[keep, 2] - logits[keep, 0]
     yv = (labels[keep] == "positive").astype(int)
     t = fit_temperature(d, yv)
@@ -298,7 +320,8 @@ class SentimentClassifier(BaseEstimator):
         self.temperature_, self.band_, self.neutral_bias_ = 1.0, 0.0, 0.0
         if neutral_texts is not None and "neutral" in [str(v) for v in neutral_labels]:
             self.fit_neutral(neutral_texts, neutral_labels)
-        elif val_texts is not None and len(val_texts):
+        if val_texts is not None and len(val_texts):
+            # band: temperature and width; learned: the cap on clear reviews called neutral
             self.calibrate(self.logits(val_texts), val_labels)
         return self
 

@@ -197,6 +197,7 @@ def quiet_libraries() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=".*type hint.*")
         warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
         warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
+        warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")  # torch, saving int8 weights
         try:
             yield
         finally:
