@@ -35,7 +35,7 @@ def find_project_dir(start: Path | None = None) -> Path:
     return start
 
 
-TEXT_RUNTIMES = {"torch": False, "torch-fp32": False, "onnx-fp32": "fp32", "onnx-int8": "int8",
+TEXT_RUNTIMES = {"torch": False, "torch-fp32": False, "torch-int8": False, "onnx-fp32": "fp32", "onnx-int8": "int8",
                  "onnx-int8-all": "int8-all"}
 TEXT_MODELS = ("fast", "quality")
 
@@ -90,8 +90,8 @@ class Settings(BaseSettings):
     )
     text_runtime: str = Field(
         default="torch",
-        description="How the text encoders run: torch (the student int8, the teacher fp32) | torch-fp32 | "
-        "onnx-fp32 | onnx-int8 | onnx-int8-all (ONNX Runtime for the teacher).",
+        description="How the text encoders run: torch (PyTorch fp32) | torch-int8 (the student in dynamic int8) | "
+        "torch-fp32 | onnx-fp32 | onnx-int8 | onnx-int8-all (ONNX Runtime for the teacher).",
     )
     text_model: str = Field(
         default="fast",

@@ -507,6 +507,7 @@ def test_uplift_champion_feeds_the_policy(project, text_models, tmp_path, monkey
     # a copy of the project's store, so that the other tests keep scoring without uplift
     root = tmp_path / "project"
     shutil.copytree(project["root"], root, ignore=shutil.ignore_patterns("crm"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("CUSTSAT_PROJECT_DIR", str(root))
     get_settings.cache_clear()
     tables = project["tables"]
@@ -517,8 +518,7 @@ def test_uplift_champion_feeds_the_policy(project, text_models, tmp_path, monkey
     responds = (x["frequency"] > x["frequency"].median()).to_numpy()
     y = (rng.uniform(size=len(x)) < 0.4 + 0.4 * (treated & responds)).astype(float)
     model = U.TLearner(n_estimators=60, min_child_samples=20).fit(x, treated, y)
-    up = model.predict(x)
-    targeting = U.targeting_table({"uplift": up, "churn risk": 1 - model.predict_control(x)}, treated, y)
+    targeting = U.targeting_table({"uplift": model.predict(x), "churn risk": 1 - model.predict_control(x)}, treated, y)
     result = U.UpliftResult(model, targeting, features)
     with tracking.start_run("uplift", run_name="test-uplift"):
         U.register_uplift(result, "retention_call", x, treated, y, force=True)
@@ -536,7 +536,10 @@ def test_uplift_champion_feeds_the_policy(project, text_models, tmp_path, monkey
     scored = whole.scored
     saved = scored["expected_saved_value_retention_call"]
     assert np.allclose(saved, scored["uplift_retention_call"] * scored["clv"], equal_nan=True)
-    by_id = pd.Series(up, index=features["customer_id"].astype(str))
+    # the model's prediction on the features scoring built (with the feedback it labelled)
+    used = build_customer_features({"customers": tables["customers"], "transactions": tables["transactions"],
+                                    "feedback": whole.feedback}, AS_OF)
+    by_id = pd.Series(model.predict(U.feature_matrix(used)), index=used["customer_id"].astype(str))
     assert np.allclose(scored["uplift_retention_call"], by_id.loc[scored["customer_id"].astype(str)].to_numpy())
     called = scored["intended_action_id"] == "retention_call"
     assert called.any() and (saved[called] >= 50).all()
@@ -551,6 +554,7 @@ def test_uplift_champion_feeds_the_policy(project, text_models, tmp_path, monkey
     pd.testing.assert_frame_equal(b[cols], a[cols], check_exact=False, rtol=1e-12)
 
     # without the champion (another store), a rule on uplift is refused, naming the model to train
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # MLflow exports the last store it was given
     monkeypatch.setenv("CUSTSAT_PROJECT_DIR", str(project["root"]))
     get_settings.cache_clear()
     with pytest.raises(PolicyError, match="custsat-uplift-retention_call"):

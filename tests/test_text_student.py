@@ -77,7 +77,7 @@ def test_int8_quantizes_linear_layers_and_keeps_the_embedding_lookup(distilled):
 def test_save_load_and_serving_in_one_pass(distilled, tiny_model_dir):  # noqa: F811
     _, student, path, texts, _, _, base = distilled
     again = StudentClassifier.load(path)
-    assert again.int8 and StudentClassifier.load(path, int8=False).int8 is False
+    assert again.int8 is student.int8 and StudentClassifier.load(path, int8=True).int8 is True
     np.testing.assert_allclose(again.forward_texts(texts, int8=False)[0], student.forward_texts(texts, int8=False)[0],
                                atol=1e-6)
     tm = TopicModel(base_model=tiny_model_dir, max_len=24, seed=0).fit()

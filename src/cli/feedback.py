@@ -21,7 +21,7 @@ def classify(
                                      "12-layer teacher); default CUSTSAT_TEXT_MODEL."),
     sentiment_model: str | None = typer.Option(None, "--sentiment-model", help="MLflow URI or local folder (overrides --model)."),
     topic_model: str | None = typer.Option(None, "--topic-model", help="MLflow URI or local folder (default: champion, else bootstrap)."),
-    runtime: str | None = typer.Option(None, "--runtime", help="torch | torch-fp32 | onnx-fp32 | onnx-int8 | onnx-int8-all; "
+    runtime: str | None = typer.Option(None, "--runtime", help="torch | torch-fp32 | torch-int8 | onnx-fp32 | onnx-int8 | onnx-int8-all; "
                                        "default CUSTSAT_TEXT_RUNTIME (torch)."),
     batch_size: int = typer.Option(64, "--batch-size"),
 ) -> None:

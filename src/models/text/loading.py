@@ -7,8 +7,9 @@ or a command-line option) is an explicit argument:
 ==================  ==============================  ==================================
 runtime             teacher (12 layers)             student
 ==================  ==============================  ==================================
-``torch``           PyTorch fp32                    PyTorch dynamic int8 (its default)
+``torch``           PyTorch fp32                    PyTorch fp32 (the default)
 ``torch-fp32``      PyTorch fp32                    PyTorch fp32
+``torch-int8``      PyTorch fp32                    PyTorch dynamic int8
 ``onnx-fp32``       ONNX Runtime fp32               PyTorch fp32
 ``onnx-int8``       ONNX Runtime, frozen layers     PyTorch dynamic int8
                     int8
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-RUNTIMES = ("torch", "torch-fp32", "onnx-fp32", "onnx-int8", "onnx-int8-all")
+RUNTIMES = ("torch", "torch-fp32", "torch-int8", "onnx-fp32", "onnx-int8", "onnx-int8-all")
 
 
 def check_runtime(runtime: str | None) -> str:
@@ -38,7 +39,9 @@ def teacher_onnx(runtime: str | None) -> bool | str:
 
 
 def student_int8(runtime: str | None) -> bool:
-    return check_runtime(runtime) not in ("torch-fp32", "onnx-fp32")
+    # fp32 by default: dynamic int8 is 1.5x faster but cost the student 0.7 (zh) and 1.6 (en)
+    # points of held-out accuracy, enough to lose to the baselines
+    return check_runtime(runtime) in ("torch-int8", "onnx-int8", "onnx-int8-all")
 
 
 def saved_kind(path: str | Path) -> str:

@@ -23,9 +23,10 @@ After training the student's own calibration (temperature, band) is fitted on th
 texts exactly as the teacher's is, so ``p_negative / p_neutral / p_positive`` mean the same.
 
 Inference: one pass gives the sentiment logits and a topic embedding that the registered
-topic model (fitted on base-model embeddings) consumes directly. ``int8=True`` applies
-PyTorch dynamic quantization to every ``Linear`` layer (int8 weights, activations quantized
-per batch); the embedding lookup stays fp32.
+topic model (fitted on base-model embeddings) consumes directly. It runs in fp32 by default;
+``int8=True`` (runtime ``torch-int8``) applies PyTorch dynamic quantization to every
+``Linear`` layer (int8 weights, activations quantized per batch; the embedding lookup stays
+fp32), about 1.5x faster on CPUs with VNNI, at a cost of 1-2 points of accuracy.
 """
 
 from __future__ import annotations
@@ -164,10 +165,10 @@ class StudentClassifier(BaseEstimator):
     Parameters
     ----------
     config : StudentConfig (``None`` = defaults); the seed is ``config.seed``.
-    int8 : run inference with dynamic int8 quantization (the default for scoring).
+    int8 : run inference with dynamic int8 quantization (``torch-int8`` runtime); fp32 by default.
     """
 
-    def __init__(self, config: StudentConfig | None = None, int8: bool = True):
+    def __init__(self, config: StudentConfig | None = None, int8: bool = False):
         self.config = config
         self.int8 = int8
 

@@ -20,7 +20,7 @@ One run, in a fixed order (the summary times each part):
    regression, and logistic regression on the frozen base embeddings
    (:mod:`custsat.models.text.baselines`).
 5. **Student** (:mod:`custsat.models.text.student`), distilled on the training texts plus
-   ``crm_texts`` unlabelled synthetic CRM feedback texts, evaluated int8 as it is served.
+   ``crm_texts`` unlabelled synthetic CRM feedback texts, evaluated as it is served (fp32).
 6. **Gate and registry** (:mod:`custsat.models.registry`): the teacher becomes the
    ``custsat-sentiment`` champion only if its polarity accuracy beats both baselines on both
    languages and the current champion on the same held-out rows; the student likewise for
@@ -405,7 +405,7 @@ class _SentimentRun:
             self.student.complete_ = False  # distilled from a teacher that was cut short
         self.clock.lap("student_fit")
         eval_texts = list(dict.fromkeys(te.text.tolist() + self._eval_texts()))
-        logits, emb, _ = self.student.forward_texts(eval_texts, progress=self.progress)  # int8, as served
+        logits, emb, _ = self.student.forward_texts(eval_texts, progress=self.progress)  # as served (fp32 unless the plan says int8)
         row = {t: i for i, t in enumerate(eval_texts)}
         pick = lambda arr, ts: arr[[row[t] for t in ts]]  # noqa: E731
         proba3 = (self.student.proba_from_logits(pick(logits, self.three_class_eval.text))
