@@ -569,7 +569,9 @@ def render_report(
     metadata = dict(metadata or {})
     as_of = pd.Timestamp(metadata["as_of"]) if metadata.get("as_of") else None
     versions = metadata.get("model_versions", {})
-    version_text = ", ".join(f"{k.replace('_model_version', '')} v{v}" for k, v in versions.items())
+    # a plain number is a version of the family's model; "custsat-sentiment-fast/1" names its model
+    version_text = ", ".join(f"{k.replace('_model_version', '')} {'v' if str(v).isdigit() else ''}{v}"
+                             for k, v in versions.items())
     header = (
         f"<h1>{_e(title)}</h1><div class=\"meta\">{_e(_t('as_of', lang))} "
         f"<b>{_e(as_of.date() if as_of is not None else 'n/a')}</b> · "

@@ -2,7 +2,7 @@
 
 Which sentiment model classifies (``model``, default ``settings.text_model``):
 
-* ``fast`` (default) - the champion of ``custsat-sentiment-fast``, the distilled student (int8),
+* ``fast`` (default) - the champion of ``custsat-sentiment-fast``, the distilled 6-layer student,
   which also gives the topic embeddings in the same pass. Until a student has been promoted,
   the ``custsat-sentiment`` champion serves instead.
 * ``quality`` - the champion of ``custsat-sentiment``: the 12-layer teacher (or, when no

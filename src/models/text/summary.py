@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 LANGUAGES = ("zh", "en")
-MODEL_NAMES = {"teacher": "teacher (12 layers)", "student": "student (int8)", "tfidf_lr": "TF-IDF + LR",
+MODEL_NAMES = {"teacher": "teacher (12 layers)", "student": "student (6 layers)", "tfidf_lr": "TF-IDF + LR",
                "frozen_probe": "frozen-e5 probe"}
 
 
