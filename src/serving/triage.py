@@ -453,16 +453,14 @@ def load_triage_tables(paths: Mapping[str, Path]) -> dict[str, pd.DataFrame]:
 
 
 def parse_triage_as_of(value: Any, feedback: pd.DataFrame) -> pd.Timestamp:
-    """``as_of`` as a naive Timestamp; default: the day after the latest feedback."""
-    if value is None:
-        return pd.Timestamp(feedback["timestamp"].max()).normalize() + pd.Timedelta(days=1)
+    """``as_of`` as a naive Timestamp; default: the day after the latest feedback (scoring's rule)."""
+    from custsat.serving.pipeline import ScoringInputError, resolve_as_of
+
+    latest = [pd.Timestamp(feedback["timestamp"].max())] if len(feedback) else []
     try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise TriageInputError(f"as_of {value!r} is not a date; use YYYY-MM-DD") from None
-    if ts is pd.NaT:
-        raise TriageInputError(f"as_of {value!r} is not a date; use YYYY-MM-DD")
-    return ts.tz_convert(None) if ts.tzinfo is not None else ts
+        return resolve_as_of(value, latest)
+    except ScoringInputError as error:
+        raise TriageInputError(str(error)) from None
 
 
 def _topic_names() -> dict[str, tuple[str, str]]:
