@@ -44,22 +44,23 @@ def user_errors() -> tuple[type[BaseException], ...]:
 SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
-def _print_error(message: str) -> None:
+def _print_line(label: str, message: str) -> None:
+    """``label: message`` on stderr, masked, as one logical line."""
     from rich.markup import escape
 
     from custsat.privacy import mask_pii
 
-    console.print("[red]error:[/red] " + escape(mask_pii(message)), soft_wrap=True)
+    console.print(label + " " + escape(mask_pii(message)), soft_wrap=True)
+
+
+def _print_error(message: str) -> None:
+    _print_line("[red]error:[/red]", message)
 
 
 def _print_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
                    line: str | None = None) -> None:
     """A warning as one masked line, without the source location (that is for ``--debug``)."""
-    from rich.markup import escape
-
-    from custsat.privacy import mask_pii
-
-    console.print("[yellow]warning:[/yellow] " + escape(mask_pii(str(message))), soft_wrap=True)
+    _print_line("[yellow]warning:[/yellow]", str(message))
 
 
 def report_errors(command: F) -> F:

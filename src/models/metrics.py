@@ -10,7 +10,7 @@ log them with ``tracking.log_figure(fig, "plots/x.png")``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -107,6 +107,15 @@ def binary_metrics(
     return {f"{prefix}{k}": v for k, v in out.items()}
 
 
+def bootstrap_ci(metric: Callable[[np.ndarray], float], n: int, *, reps: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``metric(rows)`` over ``n`` items resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    values = np.array([metric(rng.integers(0, n, n)) for _ in range(reps)])
+    lo, hi = np.nanquantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
 def paired_auc_difference(y_true, score_a, score_b, *, n_boot: int = 500, seed: int = 0,
                           level: float = 0.95) -> dict[str, float]:
     """ROC-AUC(a) - ROC-AUC(b) on the same rows, with a paired percentile-bootstrap interval.
@@ -120,16 +129,15 @@ def paired_auc_difference(y_true, score_a, score_b, *, n_boot: int = 500, seed: 
         raise ValueError(f"score_b has {b.size} values for {a.size} rows")
     if not 0 < y.sum() < y.size:
         return {"difference": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_boot):
-        rows = rng.integers(0, y.size, y.size)
+
+    def difference(rows: np.ndarray) -> float:
         yb = y[rows]
-        if 0 < yb.sum() < yb.size:
-            diffs.append(roc_auc_score(yb, a[rows]) - roc_auc_score(yb, b[rows]))
-    lo, hi = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return {"difference": float(roc_auc_score(y, a) - roc_auc_score(y, b)), "ci_low": float(lo),
-            "ci_high": float(hi)}
+        if not 0 < yb.sum() < yb.size:
+            return float("nan")
+        return float(roc_auc_score(yb, a[rows]) - roc_auc_score(yb, b[rows]))
+
+    lo, hi = bootstrap_ci(difference, y.size, reps=n_boot, seed=seed, level=level)
+    return {"difference": difference(np.arange(y.size)), "ci_low": lo, "ci_high": hi}
 
 
 def calibration_table(

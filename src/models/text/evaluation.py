@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from custsat.models.metrics import bootstrap_ci
 from custsat.models.text.sentiment import LABELS
 
 THREE_CLASS_EVAL = "sentiment_3class_eval.csv"
@@ -64,15 +64,6 @@ def three_class_metrics(y_true, proba: np.ndarray) -> dict:
         .reindex(index=list(LABELS), columns=list(LABELS), fill_value=0).values.tolist(),
         "n": int(len(y)), "n_neutral": int((y == "neutral").sum()),
     }
-
-
-def bootstrap_ci(metric: Callable[[np.ndarray], float], n: int, *, reps: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``metric(rows)`` over ``n`` items resampled with replacement."""
-    rng = np.random.default_rng(seed)
-    values = np.array([metric(rng.integers(0, n, n)) for _ in range(reps)])
-    lo, hi = np.nanquantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
 
 
 def accuracy_difference_ci(correct_a: np.ndarray, correct_b: np.ndarray, **kw) -> tuple[float, float]:
